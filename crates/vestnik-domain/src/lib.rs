@@ -1,0 +1,32 @@
+//! Vestnik's domain: the types every other crate speaks in, their validation, and the
+//! storage traits the backends implement.
+//!
+//! Values are parsed at the edge (`Email::parse`, `SiteId::parse`, `LeadStatus::from_str`) so
+//! that a value which exists is valid; everything inside trusts them. Nothing here performs I/O
+//! apart from drawing random bytes for new secrets.
+//!
+//! Layout:
+//! - [`ids`], [`time`]: identifiers and UTC millisecond timestamps.
+//! - [`contact`]: contacts ("multileads"), their identity (email/phone), status, subscriptions.
+//! - [`site`], [`user`]: tenants, API keys (stored hashed), admin users and their roles.
+//! - [`job`]: background jobs and the retry policy.
+//! - [`store`]: the `Store` traits and the one error type every backend returns.
+
+pub mod contact;
+pub mod ids;
+pub mod job;
+pub mod site;
+pub mod store;
+pub mod time;
+pub mod user;
+
+pub use contact::{
+    Bonus, Contact, ContactFields, ContactList, Email, LeadStatus, NewContact, Phone, Subscription,
+    ValidationError,
+};
+pub use ids::{ApiKeyId, ContactId, JobId, ListId, SiteId, UserId};
+pub use job::{Job, JobState, NewJob, RetryPolicy};
+pub use site::{ApiKeyRecord, IssuedApiKey, PlainApiKey, Site};
+pub use store::{Store, StoreError, StoreResult};
+pub use time::Timestamp;
+pub use user::{Role, SessionToken, SiteRole, User};
