@@ -273,7 +273,10 @@ impl ContactFields {
             if let Some(v) = value.take() {
                 let v = v.trim().to_string();
                 if v.chars().count() > 500 {
-                    return Err(ValidationError::new(field, "must be at most 500 characters"));
+                    return Err(ValidationError::new(
+                        field,
+                        "must be at most 500 characters",
+                    ));
                 }
                 *value = (!v.is_empty()).then_some(v);
             }
@@ -385,23 +388,54 @@ pub struct ContactList {
     pub created_at: Timestamp,
 }
 
+/// List names are how marketers pick recipients in a campaign form; unique per site.
+pub fn validate_list_name(name: &str) -> Result<String, ValidationError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(ValidationError::new(
+            "name",
+            "list name must be 1 to 200 characters",
+        ));
+    }
+    Ok(name.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn emails_are_lowercased_and_validated() {
-        assert_eq!(Email::parse(" Ivan@Shop.RU ").unwrap().as_str(), "ivan@shop.ru");
-        for bad in ["", "ivan", "ivan@", "@shop.ru", "ivan@shop", "iv an@shop.ru"] {
+        assert_eq!(
+            Email::parse(" Ivan@Shop.RU ").unwrap().as_str(),
+            "ivan@shop.ru"
+        );
+        for bad in [
+            "",
+            "ivan",
+            "ivan@",
+            "@shop.ru",
+            "ivan@shop",
+            "iv an@shop.ru",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad} should be refused");
         }
     }
 
     #[test]
     fn phones_normalise_to_e164() {
-        assert_eq!(Phone::parse("+7 (916) 123-45-67").unwrap().as_str(), "+79161234567");
-        assert_eq!(Phone::parse("8 916 123 45 67").unwrap().as_str(), "+79161234567");
-        assert_eq!(Phone::parse("+44 20 7946 0958").unwrap().as_str(), "+442079460958");
+        assert_eq!(
+            Phone::parse("+7 (916) 123-45-67").unwrap().as_str(),
+            "+79161234567"
+        );
+        assert_eq!(
+            Phone::parse("8 916 123 45 67").unwrap().as_str(),
+            "+79161234567"
+        );
+        assert_eq!(
+            Phone::parse("+44 20 7946 0958").unwrap().as_str(),
+            "+442079460958"
+        );
         for bad in ["", "12", "+7 916 abc", "0916123456", "+1234567890123456"] {
             assert!(Phone::parse(bad).is_err(), "{bad} should be refused");
         }
@@ -409,7 +443,10 @@ mod tests {
 
     #[test]
     fn statuses_parse_from_seed_names_only() {
-        assert_eq!("wholesale".parse::<LeadStatus>().unwrap(), LeadStatus::Wholesale);
+        assert_eq!(
+            "wholesale".parse::<LeadStatus>().unwrap(),
+            LeadStatus::Wholesale
+        );
         let err = "vip".parse::<LeadStatus>().unwrap_err();
         assert!(err.message.contains("new, contacted"));
     }

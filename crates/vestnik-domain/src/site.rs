@@ -23,7 +23,10 @@ pub struct Site {
 pub fn validate_site_name(name: &str) -> Result<String, crate::ValidationError> {
     let name = name.trim();
     if name.is_empty() {
-        return Err(crate::ValidationError::new("name", "site name must not be empty"));
+        return Err(crate::ValidationError::new(
+            "name",
+            "site name must not be empty",
+        ));
     }
     if name.chars().count() > 200 {
         return Err(crate::ValidationError::new(

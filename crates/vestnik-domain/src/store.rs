@@ -125,8 +125,11 @@ pub trait ListStore: Send + Sync {
         after: Option<ContactId>,
         limit: u32,
     ) -> StoreResult<Vec<ContactId>>;
-    async fn contact_lists(&self, site: &SiteId, contact: ContactId)
-    -> StoreResult<Vec<ContactList>>;
+    async fn contact_lists(
+        &self,
+        site: &SiteId,
+        contact: ContactId,
+    ) -> StoreResult<Vec<ContactList>>;
 }
 
 #[async_trait]

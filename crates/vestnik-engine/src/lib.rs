@@ -1,1 +1,12 @@
-//! placeholder
+//! Vestnik's background work. Today: the job runner every later feature schedules through
+//! (campaign batches, bundle delays, feed refreshes, purges).
+//!
+//! A job's life: `enqueue` (a row in `jobs`) → a runner on any node claims it under a lease →
+//! its handler runs while the runner renews the lease → the outcome is written back only if
+//! this runner still holds the lease. A runner that dies stops renewing; after the lease
+//! expires another node claims the job again. Handlers must therefore tolerate a repeat run
+//! after a crash (key side effects by job id), which is the price of never losing work.
+
+pub mod runner;
+
+pub use runner::{JobError, JobHandler, JobRunner, RunnerConfig, RunnerStats};

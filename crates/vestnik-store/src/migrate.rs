@@ -1,0 +1,61 @@
+//! Schema migrations, compiled into the binary so a single file deploys.
+//!
+//! Each backend applies the pending ones at start-up inside a transaction that also holds a
+//! lock (SQLite: `BEGIN IMMEDIATE`; PostgreSQL: an advisory lock), so nodes starting together
+//! do not race. A database migrated by a newer Vestnik is refused rather than misread.
+
+use vestnik_domain::StoreError;
+
+pub(crate) struct Migration {
+    pub version: i64,
+    pub name: &'static str,
+    pub sql: &'static str,
+}
+
+pub(crate) const SQLITE: &[Migration] = &[Migration {
+    version: 1,
+    name: "foundation",
+    sql: include_str!("../migrations/sqlite/0001_foundation.sql"),
+}];
+
+pub(crate) const POSTGRES: &[Migration] = &[Migration {
+    version: 1,
+    name: "foundation",
+    sql: include_str!("../migrations/postgres/0001_foundation.sql"),
+}];
+
+/// Which migrations still have to run, given the versions the database has recorded.
+pub(crate) fn pending<'m>(
+    known: &'m [Migration],
+    applied: &[i64],
+) -> Result<Vec<&'m Migration>, StoreError> {
+    let newest_known = known.iter().map(|m| m.version).max().unwrap_or(0);
+    if let Some(newer) = applied.iter().find(|v| **v > newest_known) {
+        return Err(StoreError::Internal(format!(
+            "the database has schema version {newer}, newer than this binary knows ({newest_known}); run a newer Vestnik"
+        )));
+    }
+    Ok(known
+        .iter()
+        .filter(|m| !applied.contains(&m.version))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_a_database_from_the_future() {
+        assert!(pending(SQLITE, &[1, 999]).is_err());
+        assert_eq!(pending(SQLITE, &[]).unwrap().len(), SQLITE.len());
+        assert!(pending(SQLITE, &[1]).unwrap().is_empty());
+    }
+
+    #[test]
+    fn both_backends_have_the_same_versions() {
+        let s: Vec<_> = SQLITE.iter().map(|m| (m.version, m.name)).collect();
+        let p: Vec<_> = POSTGRES.iter().map(|m| (m.version, m.name)).collect();
+        assert_eq!(s, p);
+    }
+}

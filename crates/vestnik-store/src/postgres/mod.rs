@@ -1,0 +1,143 @@
+//! PostgreSQL backend: several Vestnik nodes share one database.
+//!
+//! Jobs are claimed with `FOR UPDATE SKIP LOCKED`, so nodes never wait on each other's rows
+//! and never take the same one. A schema can be chosen per store (`search_path`), which lets
+//! every test run live in its own fresh schema.
+
+mod contacts;
+mod jobs;
+mod tenants;
+
+use async_trait::async_trait;
+use sqlx::Row;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use std::str::FromStr;
+use std::time::Duration;
+use vestnik_domain::{Store, StoreError, StoreResult, Timestamp};
+
+use crate::error::map_err;
+use crate::migrate;
+
+#[derive(Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+/// Any constant shared by all Vestnik nodes: the key of the advisory lock held while migrating.
+const MIGRATION_LOCK: i64 = 0x7665_7374_6e69_6b;
+
+impl PostgresStore {
+    /// Connects, and applies pending migrations. `schema` (created when missing) puts every
+    /// table in that schema instead of the URL's default `search_path`.
+    pub async fn open(url: &str, schema: Option<&str>) -> StoreResult<Self> {
+        let mut options = PgConnectOptions::from_str(url).map_err(|e| {
+            StoreError::Invalid(vestnik_domain::ValidationError::new(
+                "database",
+                format!("invalid PostgreSQL URL: {e}"),
+            ))
+        })?;
+        if let Some(schema) = schema {
+            if !schema
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+            {
+                return Err(StoreError::Invalid(vestnik_domain::ValidationError::new(
+                    "schema",
+                    "schema names may contain only letters, digits and _",
+                )));
+            }
+            let admin = PgPoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(options.clone())
+                .await
+                .map_err(|e| unreachable_db(url, e))?;
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                "CREATE SCHEMA IF NOT EXISTS {schema}"
+            )))
+            .execute(&admin)
+            .await
+            .map_err(map_err("schema"))?;
+            admin.close().await;
+            options = options.options([("search_path", schema)]);
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(10)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options)
+            .await
+            .map_err(|e| unreachable_db(url, e))?;
+        let store = PostgresStore { pool };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Applies pending migrations under an advisory lock: nodes starting together take turns.
+    pub async fn migrate(&self) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(map_err("migration"))?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(MIGRATION_LOCK)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err("migration"))?;
+        sqlx::raw_sql(
+            "CREATE TABLE IF NOT EXISTS vestnik_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+        )
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err("migration"))?;
+        let applied: Vec<i64> = sqlx::query("SELECT version FROM vestnik_migrations")
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(map_err("migration"))?
+            .iter()
+            .map(|r| r.get::<i64, _>(0))
+            .collect();
+        for m in migrate::pending(migrate::POSTGRES, &applied)? {
+            tracing::info!(
+                version = m.version,
+                name = m.name,
+                "applying PostgreSQL migration"
+            );
+            sqlx::raw_sql(m.sql)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| StoreError::Internal(format!("migration {} failed: {e}", m.name)))?;
+            sqlx::query(
+                "INSERT INTO vestnik_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+            )
+            .bind(m.version)
+            .bind(m.name)
+            .bind(Timestamp::now().millis())
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err("migration"))?;
+        }
+        tx.commit().await.map_err(map_err("migration"))
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+fn unreachable_db(url: &str, e: sqlx::Error) -> StoreError {
+    // The URL may hold a password: show only where we tried to connect.
+    let place = url.rsplit('@').next().unwrap_or("the server");
+    StoreError::Unavailable(format!("cannot connect to PostgreSQL at {place}: {e}"))
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(map_err("health check"))
+    }
+}

@@ -1,0 +1,152 @@
+//! SQLite backend: one file, WAL mode, foreign keys on.
+//!
+//! Writes go through a pool of exactly one connection: SQLite admits one writer at a time
+//! anyway, and queueing in-process is far cheaper than spinning on `SQLITE_BUSY`. Reads use
+//! their own pool and run beside the writer (WAL). Another process on the same file (the CLI
+//! while a server runs) waits up to the busy timeout for the write lock.
+
+mod contacts;
+mod jobs;
+mod tenants;
+
+use async_trait::async_trait;
+use sqlx::Row;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use std::path::Path;
+use std::time::Duration;
+use vestnik_domain::{Store, StoreError, StoreResult, Timestamp};
+
+use crate::error::map_err;
+use crate::migrate;
+
+/// How hard commits hit the disk.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SqliteDurability {
+    /// `synchronous=NORMAL`: a committed write survives a crash of the process (kill -9);
+    /// the last commits may be lost if the machine loses power. The default.
+    #[default]
+    Normal,
+    /// `synchronous=FULL`: survives power loss too, at the cost of an fsync per commit.
+    Full,
+}
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    read: SqlitePool,
+    write: SqlitePool,
+}
+
+/// How long a write waits for another process holding the file's write lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl SqliteStore {
+    pub async fn open(path: &Path, durability: SqliteDurability) -> StoreResult<Self> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            if !dir.exists() {
+                return Err(StoreError::Unavailable(format!(
+                    "directory {} does not exist; create it or choose another database path",
+                    dir.display()
+                )));
+            }
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(match durability {
+                SqliteDurability::Normal => SqliteSynchronous::Normal,
+                SqliteDurability::Full => SqliteSynchronous::Full,
+            })
+            .busy_timeout(BUSY_TIMEOUT)
+            .foreign_keys(true);
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options.clone())
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
+        let store_write = write.clone();
+        let read = SqlitePoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options)
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
+        let store = SqliteStore {
+            read,
+            write: store_write,
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Applies pending migrations; safe to call from several processes at once.
+    pub async fn migrate(&self) -> StoreResult<()> {
+        let mut tx = self
+            .write
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(map_err("migration"))?;
+        sqlx::raw_sql(
+            "CREATE TABLE IF NOT EXISTS vestnik_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)",
+        )
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err("migration"))?;
+        let applied: Vec<i64> = sqlx::query("SELECT version FROM vestnik_migrations")
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(map_err("migration"))?
+            .iter()
+            .map(|r| r.get::<i64, _>(0))
+            .collect();
+        for m in migrate::pending(migrate::SQLITE, &applied)? {
+            tracing::info!(
+                version = m.version,
+                name = m.name,
+                "applying SQLite migration"
+            );
+            sqlx::raw_sql(m.sql)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| StoreError::Internal(format!("migration {} failed: {e}", m.name)))?;
+            sqlx::query(
+                "INSERT INTO vestnik_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+            )
+            .bind(m.version)
+            .bind(m.name)
+            .bind(Timestamp::now().millis())
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err("migration"))?;
+        }
+        tx.commit().await.map_err(map_err("migration"))
+    }
+
+    pub async fn close(&self) {
+        self.read.close().await;
+        self.write.close().await;
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.read)
+            .await
+            .map(|_| ())
+            .map_err(map_err("health check"))
+    }
+}
+
+/// `?, ?, …` for a dynamic IN list.
+pub(crate) fn placeholders(n: usize) -> String {
+    vec!["?"; n].join(", ")
+}
