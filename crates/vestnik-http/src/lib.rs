@@ -1,1 +1,233 @@
-//! placeholder
+//! Vestnik's HTTP surface.
+//!
+//! A request's life: tower layers (request id, tracing, timeout, body limit, panic catcher,
+//! metrics) → the router → an extractor authenticates it (`auth::SiteKey` for shop
+//! integrations, `auth::AdminSession` for the personal account) and hands the handler the
+//! `SiteId` it may touch → a thin handler calls the store or engine → `error::ApiError` maps
+//! any failure to one JSON error shape. Anything that still leaves as a non-JSON error (axum's
+//! own rejections, a timeout, a panic) is rewritten by `json_errors`, so clients always get JSON.
+//!
+//! Every route is declared through `utoipa_axum`, so `/openapi.json` cannot drift from the
+//! router.
+
+pub mod auth;
+pub mod error;
+pub mod json;
+pub mod metrics;
+pub mod routes;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use vestnik_domain::Store;
+
+pub use error::{ApiError, ApiResult};
+pub use metrics::Metrics;
+
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// Largest request body accepted; larger ones get 413.
+    pub body_limit: usize,
+    /// Requests running longer are answered 408 and dropped.
+    pub request_timeout: Duration,
+    /// How long an admin login lasts.
+    pub session_ttl: Duration,
+    /// Mark the session cookie `Secure` (set when serving over HTTPS).
+    pub secure_cookies: bool,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            body_limit: 16 * 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
+            session_ttl: Duration::from_secs(12 * 3600),
+            secure_cookies: false,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub metrics: Arc<Metrics>,
+    pub config: Arc<HttpConfig>,
+    openapi: Arc<utoipa::openapi::OpenApi>,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Vestnik API",
+        description = "Self-hosted marketing automation for online stores: public API for shops, admin API for the personal account."
+    ),
+    modifiers(&SecuritySchemes),
+    tags(
+        (name = "public", description = "Called by the shop's site and backend with the site API key"),
+        (name = "admin", description = "The personal account: log in, manage sites and keys"),
+        (name = "operations", description = "Health and metrics")
+    )
+)]
+struct ApiDoc;
+
+struct SecuritySchemes;
+
+impl utoipa::Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "api-key",
+                "The site's API key, `<site_id>:<secret>`. `API-KEY` works too.",
+            ))),
+        );
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The documented routes; the OpenAPI document is built from exactly these.
+fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(routes::health::health))
+        .routes(routes!(metrics::metrics))
+        .routes(routes!(routes::site::current_site))
+        .routes(routes!(routes::site::site_by_id))
+        .routes(routes!(routes::admin::login))
+        .routes(routes!(routes::admin::logout))
+        .routes(routes!(routes::admin::me))
+        .routes(routes!(routes::admin::list_keys, routes::admin::create_key))
+        .routes(routes!(routes::admin::revoke_key))
+}
+
+impl AppState {
+    pub fn new(store: Arc<dyn Store>, metrics: Arc<Metrics>, config: HttpConfig) -> Self {
+        let (_, mut openapi) = api_routes().split_for_parts();
+        openapi.info.version = env!("CARGO_PKG_VERSION").to_string();
+        AppState {
+            store,
+            metrics,
+            config: Arc::new(config),
+            openapi: Arc::new(openapi),
+        }
+    }
+}
+
+/// The whole application: routes, fallbacks and layers.
+pub fn router(state: AppState) -> Router {
+    let (api, _) = api_routes().split_for_parts();
+    let config = state.config.clone();
+    api.route("/openapi.json", get(routes::meta::openapi))
+        .route("/docs", get(routes::meta::docs))
+        .fallback(|| async { ApiError::for_status(StatusCode::NOT_FOUND) })
+        .method_not_allowed_fallback(|| async { ApiError::for_status(StatusCode::METHOD_NOT_ALLOWED) })
+        .route_layer(middleware::from_fn_with_state(state.clone(), metrics::track))
+        .with_state(state)
+        .layer(middleware::from_fn(json_errors))
+        .layer(DefaultBodyLimit::max(config.body_limit))
+        .layer(CatchPanicLayer::custom(|_| ApiError::internal().into_response()))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, config.request_timeout))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            let id = req
+                .extensions()
+                .get::<RequestId>()
+                .and_then(|id| id.header_value().to_str().ok())
+                .unwrap_or("-");
+            tracing::info_span!("request", method = %req.method(), uri = %req.uri(), request_id = %id)
+        }))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(NodeRequestIds::default()))
+}
+
+/// Serves until `shutdown` is cancelled, then stops accepting and lets in-flight requests end.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await
+}
+
+/// Request ids: a random per-process prefix and a counter, cheap and unique enough to grep logs.
+#[derive(Clone)]
+struct NodeRequestIds {
+    prefix: Arc<str>,
+    next: Arc<AtomicU64>,
+}
+
+impl Default for NodeRequestIds {
+    fn default() -> Self {
+        NodeRequestIds {
+            prefix: vestnik_domain::site::random_token(6).into(),
+            next: Arc::new(AtomicU64::new(1)),
+        }
+    }
+}
+
+impl MakeRequestId for NodeRequestIds {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        HeaderValue::from_str(&format!("{}-{n}", self.prefix))
+            .ok()
+            .map(RequestId::new)
+    }
+}
+
+/// Rewrites any error response that is not JSON (axum rejections, 408 from the timeout
+/// layer, 413, 405, a caught panic) into our JSON error shape, keeping a short plain-text
+/// reason when there is one.
+async fn json_errors(req: Request, next: Next) -> Response {
+    let response = next.run(req).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/json"));
+    if is_json {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 4096)
+        .await
+        .ok()
+        .and_then(|b| String::from_utf8(b.to_vec()).ok())
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty() && !t.starts_with('<'));
+    let mut err = ApiError::for_status(status);
+    if let Some(text) = text.filter(|_| status.is_client_error()) {
+        err.detail.message = text;
+    }
+    let mut rewritten = err.into_response();
+    for (name, value) in parts.headers.iter() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            rewritten.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    rewritten
+}

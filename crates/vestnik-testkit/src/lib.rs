@@ -10,7 +10,7 @@
 //! skipped with a message — unless `CI=true`, where that is a failure.
 
 mod db;
-// mod server;
+mod server;
 
 pub use db::{Backend, TestDb};
-// pub use server::TestServer;
+pub use server::TestServer;
