@@ -63,11 +63,12 @@ impl DatabaseUrl {
 }
 
 /// Opens the database, applies pending migrations, and returns it as a `Store`.
-pub async fn open(url: &DatabaseUrl) -> Result<Arc<dyn Store>, StoreError> {
+pub async fn open(
+    url: &DatabaseUrl,
+    durability: SqliteDurability,
+) -> Result<Arc<dyn Store>, StoreError> {
     Ok(match url {
-        DatabaseUrl::Sqlite(path) => {
-            Arc::new(SqliteStore::open(path, SqliteDurability::default()).await?)
-        }
+        DatabaseUrl::Sqlite(path) => Arc::new(SqliteStore::open(path, durability).await?),
         DatabaseUrl::Postgres(url) => Arc::new(PostgresStore::open(url, None).await?),
     })
 }

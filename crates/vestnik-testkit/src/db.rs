@@ -85,6 +85,21 @@ impl TestDb {
         self.backend
     }
 
+    /// A database URL another process (the `vestnik` binary) can open to see this database.
+    pub fn url(&self) -> String {
+        match (&self.backend, &self._dir, &self.schema) {
+            (Backend::Sqlite, Some(dir), _) => {
+                format!("sqlite://{}", dir.path().join("vestnik.db").display())
+            }
+            (Backend::Postgres, _, Some(schema)) => {
+                let base = postgres_url();
+                let sep = if base.contains('?') { '&' } else { '?' };
+                format!("{base}{sep}options=-c%20search_path%3D{schema}")
+            }
+            _ => unreachable!("a TestDb always has its directory or schema"),
+        }
+    }
+
     /// A second, independent connection pool to the same database: what another node sees.
     pub async fn another_node(&self) -> Arc<dyn Store> {
         match (&self.backend, &self._dir, &self.schema) {

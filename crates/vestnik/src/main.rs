@@ -1,1 +1,149 @@
-fn main() {}
+//! `vestnik`: the one binary. `serve` runs a node (HTTP API + job runner); the other commands
+//! administer the same database from a shell, safely beside a running server.
+//!
+//! Machine-readable results go to stdout as JSON; logs and messages for people go to stderr.
+
+mod commands;
+mod config;
+mod demo;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "vestnik",
+    version,
+    about = "Self-hosted marketing automation for online stores"
+)]
+struct Cli {
+    /// Config file (default: ./vestnik.toml when present; env VESTNIK_CONFIG).
+    #[arg(long, global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// Database: sqlite://PATH, a file path, or postgres://… (env VESTNIK_DATABASE_URL).
+    #[arg(long, global = true, value_name = "URL")]
+    database: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API and run background jobs.
+    Serve {
+        /// Address to listen on (env VESTNIK_BIND; default 127.0.0.1:8080).
+        #[arg(long, value_name = "ADDR")]
+        bind: Option<String>,
+        /// Create a demo site with sample contacts, an API key and an admin login, if there is none.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Sites (tenants: one per store).
+    #[command(subcommand)]
+    Site(SiteCommand),
+    /// A site's API keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Admin users of the personal account.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Subcommand)]
+pub enum SiteCommand {
+    /// Create a site; prints {"site_id": …, "api_key": …}.
+    Create { name: String },
+    /// List sites as JSON.
+    List,
+}
+
+#[derive(Subcommand)]
+pub enum KeyCommand {
+    /// Create an API key; prints it once.
+    Create {
+        #[arg(long, value_name = "SITE_ID")]
+        site: String,
+        /// What the key is for, e.g. "shop backend".
+        #[arg(long, default_value = "")]
+        label: String,
+    },
+    /// List a site's keys (without secrets).
+    List {
+        #[arg(long, value_name = "SITE_ID")]
+        site: String,
+    },
+    /// Revoke a key by its id (see `key list`).
+    Revoke {
+        #[arg(long, value_name = "SITE_ID")]
+        site: String,
+        key_id: i64,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum UserCommand {
+    /// Create an admin user with a role on a site. The password is read from stdin when it
+    /// is not a terminal, otherwise prompted for.
+    Create {
+        email: String,
+        #[arg(long, value_name = "SITE_ID")]
+        site: String,
+        /// owner, editor or viewer.
+        #[arg(long)]
+        role: String,
+    },
+    /// Give an existing user a role on a site (or change it).
+    Grant {
+        email: String,
+        #[arg(long, value_name = "SITE_ID")]
+        site: String,
+        #[arg(long)]
+        role: String,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut overrides = config::Overrides {
+        config_file: cli.config,
+        database: cli.database,
+        bind: None,
+    };
+    if let Command::Serve { bind, .. } = &cli.command {
+        overrides.bind = bind.clone();
+    }
+    let config = config::Config::load(&overrides)?;
+    commands::init_logging(
+        config.log_json,
+        matches!(cli.command, Command::Serve { .. }),
+    );
+    match cli.command {
+        Command::Serve { demo, .. } => commands::serve(config, demo).await,
+        Command::Migrate => commands::migrate(config).await,
+        Command::Site(cmd) => commands::site(config, cmd).await,
+        Command::Key(cmd) => commands::key(config, cmd).await,
+        Command::User(cmd) => commands::user(config, cmd).await,
+    }
+}

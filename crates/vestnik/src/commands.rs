@@ -1,0 +1,268 @@
+//! What each CLI command does. `serve` wires the node together; the rest are one store call
+//! each, printing JSON on stdout.
+
+use anyhow::{Context, bail};
+use serde_json::json;
+use std::io::{IsTerminal, Read};
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+use vestnik_domain::{ApiKeyId, Email, Role, SiteId, SiteRole, Store};
+use vestnik_engine::{JobRunner, RunnerConfig};
+use vestnik_http::{AppState, Metrics};
+
+use crate::config::Config;
+use crate::{KeyCommand, SiteCommand, UserCommand};
+
+pub fn init_logging(json: bool, serving: bool) {
+    use tracing_subscriber::EnvFilter;
+    // One-shot commands stay quiet unless asked: their stdout is for scripts.
+    let default = if serving {
+        "info,sqlx=warn,tower_http=info"
+    } else {
+        "warn"
+    };
+    let filter = EnvFilter::try_from_env("VESTNIK_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn open(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    vestnik_store::open(&config.database, config.sqlite_durability)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+fn site_id(raw: &str) -> anyhow::Result<SiteId> {
+    SiteId::parse(raw).with_context(|| {
+        format!("`{raw}` is not a site id (24 hex digits; see `vestnik site list`)")
+    })
+}
+
+fn store_err(e: vestnik_domain::StoreError) -> anyhow::Error {
+    anyhow::anyhow!("{e}")
+}
+
+pub async fn migrate(config: Config) -> anyhow::Result<()> {
+    let store = open(&config).await?;
+    eprintln!("database is up to date ({})", store.backend());
+    Ok(())
+}
+
+pub async fn site(config: Config, cmd: SiteCommand) -> anyhow::Result<()> {
+    let store = open(&config).await?;
+    match cmd {
+        SiteCommand::Create { name } => {
+            let (site, key) = store.create_site(&name).await.map_err(store_err)?;
+            // The exact shape scripts parse: {"site_id": "...", "api_key": "..."}.
+            println!(
+                "{{\"site_id\": {}, \"api_key\": {}}}",
+                json!(site.id.as_str()),
+                json!(key.plain.as_str())
+            );
+        }
+        SiteCommand::List => {
+            let sites = store.list_sites().await.map_err(store_err)?;
+            let out: Vec<_> = sites
+                .iter()
+                .map(|s| json!({"site_id": s.id, "name": s.name, "created_at": s.created_at}))
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&out)?);
+        }
+    }
+    Ok(())
+}
+
+pub async fn key(config: Config, cmd: KeyCommand) -> anyhow::Result<()> {
+    let store = open(&config).await?;
+    match cmd {
+        KeyCommand::Create { site, label } => {
+            let site = site_id(&site)?;
+            let key = store
+                .create_api_key(&site, &label)
+                .await
+                .map_err(store_err)?;
+            println!(
+                "{}",
+                json!({"key_id": key.record.id, "site_id": site, "api_key": key.plain.as_str()})
+            );
+        }
+        KeyCommand::List { site } => {
+            let keys = store
+                .list_api_keys(&site_id(&site)?)
+                .await
+                .map_err(store_err)?;
+            println!("{}", serde_json::to_string_pretty(&keys)?);
+        }
+        KeyCommand::Revoke { site, key_id } => {
+            let key = store
+                .revoke_api_key(&site_id(&site)?, ApiKeyId(key_id))
+                .await
+                .map_err(store_err)?;
+            println!("{}", serde_json::to_string(&key)?);
+        }
+    }
+    Ok(())
+}
+
+pub async fn user(config: Config, cmd: UserCommand) -> anyhow::Result<()> {
+    let store = open(&config).await?;
+    match cmd {
+        UserCommand::Create { email, site, role } => {
+            let email = Email::parse(&email)?;
+            let role: Role = role.parse()?;
+            let site = site_id(&site)?;
+            let password = read_password()?;
+            vestnik_domain::user::validate_password(&password)?;
+            let hash =
+                tokio::task::spawn_blocking(move || vestnik_domain::user::hash_password(&password))
+                    .await?;
+            let user = store
+                .create_user(&email, &hash, &[SiteRole { site_id: site.clone(), role }])
+                .await
+                .map_err(|e| match e {
+                    vestnik_domain::StoreError::Conflict(_) => anyhow::anyhow!(
+                        "a user with email {email} already exists; give them a role with `vestnik user grant`"
+                    ),
+                    other => store_err(other),
+                })?;
+            println!(
+                "{}",
+                json!({"user_id": user.id, "email": user.email, "site_id": site, "role": role})
+            );
+        }
+        UserCommand::Grant { email, site, role } => {
+            let email = Email::parse(&email)?;
+            let role: Role = role.parse()?;
+            let site = site_id(&site)?;
+            let (user, _) = store
+                .find_user_by_email(&email)
+                .await
+                .map_err(store_err)?
+                .with_context(|| {
+                    format!("no user with email {email}; create one with `vestnik user create`")
+                })?;
+            store
+                .set_role(user.id, &site, role)
+                .await
+                .map_err(store_err)?;
+            println!(
+                "{}",
+                json!({"user_id": user.id, "email": user.email, "site_id": site, "role": role})
+            );
+        }
+    }
+    Ok(())
+}
+
+fn read_password() -> anyhow::Result<String> {
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("Password: ")?;
+        let second = rpassword::prompt_password("Repeat password: ")?;
+        if first != second {
+            bail!("the passwords do not match");
+        }
+        Ok(first)
+    } else {
+        let mut input = String::new();
+        std::io::stdin()
+            .read_to_string(&mut input)
+            .context("cannot read the password from stdin")?;
+        let password = input.lines().next().unwrap_or_default().to_string();
+        if password.is_empty() {
+            bail!(
+                "no password on stdin; pipe one in, e.g. `echo 'long secret' | vestnik user create …`"
+            );
+        }
+        Ok(password)
+    }
+}
+
+/// Names this node in job leases: host, process and a random suffix (a restarted process on
+/// the same host must not look like the one that died).
+fn node_name() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "node".to_string());
+    format!(
+        "{host}-{}-{}",
+        std::process::id(),
+        vestnik_domain::site::random_token(4)
+    )
+}
+
+pub async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
+    let store = open(&config).await?;
+    if demo {
+        crate::demo::ensure_demo(store.as_ref()).await?;
+    }
+    let runner = JobRunner::new(
+        store.clone(),
+        node_name(),
+        RunnerConfig {
+            concurrency: config.job_concurrency,
+            ..Default::default()
+        },
+    );
+    let metrics = Arc::new(Metrics::new(Some(runner.stats())));
+    let state = AppState::new(store.clone(), metrics, config.http.clone());
+    let app = vestnik_http::router(state);
+    let listener = tokio::net::TcpListener::bind(&config.bind)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {}; choose another with --bind",
+                config.bind
+            )
+        })?;
+    let addr = listener.local_addr()?;
+    let shutdown = CancellationToken::new();
+    tokio::spawn(wait_for_signal(shutdown.clone()));
+    let runner_task = tokio::spawn(runner.run(shutdown.clone()));
+    let where_ = match &config.database {
+        vestnik_store::DatabaseUrl::Sqlite(path) => format!("SQLite file {}", path.display()),
+        vestnik_store::DatabaseUrl::Postgres(_) => "PostgreSQL".to_string(),
+    };
+    eprintln!(
+        "Vestnik {} listening on http://{addr} ({where_}); API docs at http://{addr}/docs",
+        env!("CARGO_PKG_VERSION")
+    );
+    vestnik_http::serve(listener, app, shutdown.clone()).await?;
+    runner_task.await.ok();
+    eprintln!("Vestnik stopped");
+    Ok(())
+}
+
+async fn wait_for_signal(shutdown: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(
+            tokio::signal::unix::SignalKind::terminate(),
+        ) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the server");
+                let _ = ctrl_c.await;
+                shutdown.cancel();
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutting down: finishing requests and jobs in flight");
+    shutdown.cancel();
+}
