@@ -134,14 +134,15 @@ impl Drop for TestDb {
             };
             rt.block_on(async move {
                 use sqlx::ConnectOptions;
-                if let Ok(opts) = url.parse::<sqlx::postgres::PgConnectOptions>() {
-                    if let Ok(mut conn) = opts.connect().await {
-                        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-                            "DROP SCHEMA IF EXISTS {schema} CASCADE"
-                        )))
-                        .execute(&mut conn)
-                        .await;
-                    }
+                let Ok(opts) = url.parse::<sqlx::postgres::PgConnectOptions>() else {
+                    return;
+                };
+                if let Ok(mut conn) = opts.connect().await {
+                    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                        "DROP SCHEMA IF EXISTS {schema} CASCADE"
+                    )))
+                    .execute(&mut conn)
+                    .await;
                 }
             });
         })

@@ -24,7 +24,7 @@ pub struct PostgresStore {
 }
 
 /// Any constant shared by all Vestnik nodes: the key of the advisory lock held while migrating.
-const MIGRATION_LOCK: i64 = 0x7665_7374_6e69_6b;
+const MIGRATION_LOCK: i64 = 0x0076_6573_746e_696b;
 
 impl PostgresStore {
     /// Connects, and applies pending migrations. `schema` (created when missing) puts every

@@ -43,13 +43,14 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl SqliteStore {
     pub async fn open(path: &Path, durability: SqliteDurability) -> StoreResult<Self> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            if !dir.exists() {
-                return Err(StoreError::Unavailable(format!(
-                    "directory {} does not exist; create it or choose another database path",
-                    dir.display()
-                )));
-            }
+        if let Some(dir) = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty() && !d.exists())
+        {
+            return Err(StoreError::Unavailable(format!(
+                "directory {} does not exist; create it or choose another database path",
+                dir.display()
+            )));
         }
         let options = SqliteConnectOptions::new()
             .filename(path)
