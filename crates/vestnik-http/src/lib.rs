@@ -1,7 +1,7 @@
 //! Vestnik's HTTP surface.
 //!
-//! A request's life: tower layers (request id, tracing, timeout, body limit, panic catcher,
-//! metrics) → the router → an extractor authenticates it (`auth::SiteKey` for shop
+//! A request's life: tower layers (request id, tracing, JSON error rewriting, timeout, panic
+//! catcher, body limit, metrics) → the router → an extractor authenticates it (`auth::SiteKey` for shop
 //! integrations, `auth::AdminSession` for the personal account) and hands the handler the
 //! `SiteId` it may touch → a thin handler calls the store or engine → `error::ApiError` maps
 //! any failure to one JSON error shape. Anything that still leaves as a non-JSON error (axum's
@@ -137,16 +137,31 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     let (api, _) = api_routes().split_for_parts();
     let config = state.config.clone();
-    api.route("/openapi.json", get(routes::meta::openapi))
+    let app = api
+        .route("/openapi.json", get(routes::meta::openapi))
         .route("/docs", get(routes::meta::docs))
         .fallback(|| async { ApiError::for_status(StatusCode::NOT_FOUND) })
-        .method_not_allowed_fallback(|| async { ApiError::for_status(StatusCode::METHOD_NOT_ALLOWED) })
-        .route_layer(middleware::from_fn_with_state(state.clone(), metrics::track))
-        .with_state(state)
-        .layer(middleware::from_fn(json_errors))
-        .layer(DefaultBodyLimit::max(config.body_limit))
+        .method_not_allowed_fallback(|| async {
+            ApiError::for_status(StatusCode::METHOD_NOT_ALLOWED)
+        })
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
+        .with_state(state);
+    with_layers(app, &config)
+}
+
+/// The layers every route sits behind, outermost last.
+fn with_layers(app: Router, config: &HttpConfig) -> Router {
+    app.layer(DefaultBodyLimit::max(config.body_limit))
         .layer(CatchPanicLayer::custom(|_| ApiError::internal().into_response()))
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, config.request_timeout))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            config.request_timeout,
+        ))
+        // Outside the timeout and panic layers, so their bare responses are rewritten too.
+        .layer(middleware::from_fn(json_errors))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let id = req
                 .extensions()
@@ -230,4 +245,62 @@ async fn json_errors(req: Request, next: Next) -> Response {
         }
     }
     rewritten
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use tower::ServiceExt;
+
+    async fn call(app: Router, path: &str) -> (StatusCode, serde_json::Value) {
+        let res = app
+            .oneshot(axum::http::Request::get(path).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = res.status();
+        let bytes = axum::body::to_bytes(res.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        (status, serde_json::from_slice(&bytes).expect("a JSON body"))
+    }
+
+    fn app() -> Router {
+        let config = HttpConfig {
+            request_timeout: Duration::from_millis(100),
+            ..Default::default()
+        };
+        let routes = Router::new()
+            .route(
+                "/slow",
+                get(|| async {
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    "late"
+                }),
+            )
+            .route(
+                "/panic",
+                get(|| async {
+                    if true {
+                        panic!("handler bug");
+                    }
+                    "unreachable"
+                }),
+            );
+        with_layers(routes, &config)
+    }
+
+    #[tokio::test]
+    async fn slow_requests_get_a_json_408() {
+        let (status, body) = call(app(), "/slow").await;
+        assert_eq!(status, StatusCode::REQUEST_TIMEOUT);
+        assert_eq!(body["error"]["type"], "timeout");
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_gets_a_json_500() {
+        let (status, body) = call(app(), "/panic").await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(body["error"]["type"], "internal");
+    }
 }
