@@ -171,6 +171,8 @@ pub trait JobStore: Send + Sync {
     /// Gives a claimed job back untouched (on shutdown): pending again, the attempt not counted.
     async fn release_job(&self, job: JobId, owner: &str) -> StoreResult<bool>;
     async fn get_job(&self, job: JobId) -> StoreResult<Option<Job>>;
+    /// The newest jobs first, optionally of one state: for inspecting dead ones.
+    async fn list_jobs(&self, state: Option<JobState>, limit: u32) -> StoreResult<Vec<Job>>;
     async fn job_counts(&self) -> StoreResult<Vec<(JobState, i64)>>;
 }
 

@@ -11,7 +11,7 @@ use vestnik_engine::{JobRunner, RunnerConfig};
 use vestnik_http::{AppState, Metrics};
 
 use crate::config::Config;
-use crate::{KeyCommand, SiteCommand, UserCommand};
+use crate::{JobsCommand, KeyCommand, SiteCommand, UserCommand};
 
 pub fn init_logging(json: bool, serving: bool) {
     use tracing_subscriber::EnvFilter;
@@ -155,6 +155,29 @@ pub async fn user(config: Config, cmd: UserCommand) -> anyhow::Result<()> {
                 "{}",
                 json!({"user_id": user.id, "email": user.email, "site_id": site, "role": role})
             );
+        }
+    }
+    Ok(())
+}
+
+pub async fn jobs(config: Config, cmd: JobsCommand) -> anyhow::Result<()> {
+    let store = open(&config).await?;
+    match cmd {
+        JobsCommand::List { state, limit } => {
+            let state = state
+                .map(|s| s.parse::<vestnik_domain::JobState>())
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("{e}; expected pending, running, done or dead"))?;
+            let jobs = store.list_jobs(state, limit).await.map_err(store_err)?;
+            println!("{}", serde_json::to_string_pretty(&jobs)?);
+        }
+        JobsCommand::Counts => {
+            let counts = store.job_counts().await.map_err(store_err)?;
+            let out: serde_json::Map<String, serde_json::Value> = counts
+                .into_iter()
+                .map(|(s, n)| (s.as_str().to_string(), json!(n)))
+                .collect();
+            println!("{}", serde_json::Value::Object(out));
         }
     }
     Ok(())

@@ -49,6 +49,23 @@ enum Command {
     /// Admin users of the personal account.
     #[command(subcommand)]
     User(UserCommand),
+    /// Background jobs in the shared queue.
+    #[command(subcommand)]
+    Jobs(JobsCommand),
+}
+
+#[derive(Subcommand)]
+pub enum JobsCommand {
+    /// Jobs newest first, as JSON; `--state dead` shows what gave up and why.
+    List {
+        /// pending, running, done or dead.
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// How many jobs are in each state.
+    Counts,
 }
 
 #[derive(Subcommand)]
@@ -145,5 +162,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Site(cmd) => commands::site(config, cmd).await,
         Command::Key(cmd) => commands::key(config, cmd).await,
         Command::User(cmd) => commands::user(config, cmd).await,
+        Command::Jobs(cmd) => commands::jobs(config, cmd).await,
     }
 }

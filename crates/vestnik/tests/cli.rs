@@ -78,6 +78,33 @@ async fn site_create_prints_exactly_the_documented_json(db: TestDb) {
     assert_eq!(listed[0]["name"], "shop");
 }
 
+async fn jobs_are_inspectable_from_the_cli(db: TestDb) {
+    let store = db.store();
+    let id = store
+        .enqueue(&vestnik_domain::NewJob::new(
+            "report",
+            serde_json::json!({"n": 1}),
+        ))
+        .await
+        .unwrap();
+    let counts = stdout_json(&vestnik(&db.url(), &["jobs", "counts"]));
+    assert_eq!(
+        counts,
+        serde_json::json!({"pending": 1, "running": 0, "done": 0, "dead": 0})
+    );
+    let pending = stdout_json(&vestnik(&db.url(), &["jobs", "list", "--state", "pending"]));
+    assert_eq!(pending[0]["id"], id.0);
+    assert_eq!(pending[0]["kind"], "report");
+    assert_eq!(
+        stdout_json(&vestnik(&db.url(), &["jobs", "list", "--state", "dead"])),
+        serde_json::json!([])
+    );
+    let out = vestnik(&db.url(), &["jobs", "list", "--state", "zombie"]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("expected pending, running, done or dead")
+    );
+}
+
 async fn bad_input_fails_with_a_message_and_no_output(db: TestDb) {
     for (args, needle) in [
         (
@@ -131,6 +158,10 @@ async fn bad_input_fails_with_a_message_and_no_output(db: TestDb) {
 
 mod sqlite {
     #[tokio::test]
+    async fn jobs_are_inspectable_from_the_cli() {
+        super::jobs_are_inspectable_from_the_cli(vestnik_testkit::TestDb::sqlite().await).await
+    }
+    #[tokio::test]
     async fn site_create_prints_exactly_the_documented_json() {
         super::site_create_prints_exactly_the_documented_json(
             vestnik_testkit::TestDb::sqlite().await,
@@ -145,6 +176,13 @@ mod sqlite {
 }
 
 mod postgres {
+    #[tokio::test]
+    async fn jobs_are_inspectable_from_the_cli() {
+        let Some(db) = vestnik_testkit::TestDb::postgres().await else {
+            return;
+        };
+        super::jobs_are_inspectable_from_the_cli(db).await
+    }
     #[tokio::test]
     async fn site_create_prints_exactly_the_documented_json() {
         let Some(db) = vestnik_testkit::TestDb::postgres().await else {

@@ -178,6 +178,22 @@ impl JobStore for PostgresStore {
             .transpose()
     }
 
+    async fn list_jobs(&self, state: Option<JobState>, limit: u32) -> StoreResult<Vec<Job>> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE ($1::text IS NULL OR state = $1) ORDER BY id DESC LIMIT $2"
+        ));
+        let state = state.map(JobState::as_str);
+        sqlx::query(sql)
+            .bind(state)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err("job"))?
+            .iter()
+            .map(rows::job)
+            .collect()
+    }
+
     async fn job_counts(&self) -> StoreResult<Vec<(JobState, i64)>> {
         let rows = sqlx::query("SELECT state, count(*) FROM jobs GROUP BY state")
             .fetch_all(&self.pool)

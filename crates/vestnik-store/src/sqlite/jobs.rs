@@ -180,6 +180,23 @@ impl JobStore for SqliteStore {
             .transpose()
     }
 
+    async fn list_jobs(&self, state: Option<JobState>, limit: u32) -> StoreResult<Vec<Job>> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE (? IS NULL OR state = ?) ORDER BY id DESC LIMIT ?"
+        ));
+        let state = state.map(JobState::as_str);
+        sqlx::query(sql)
+            .bind(state)
+            .bind(state)
+            .bind(i64::from(limit))
+            .fetch_all(&self.read)
+            .await
+            .map_err(map_err("job"))?
+            .iter()
+            .map(rows::job)
+            .collect()
+    }
+
     async fn job_counts(&self) -> StoreResult<Vec<(JobState, i64)>> {
         let rows = sqlx::query("SELECT state, count(*) FROM jobs GROUP BY state")
             .fetch_all(&self.read)
