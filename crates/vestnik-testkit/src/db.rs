@@ -28,6 +28,37 @@ fn in_ci() -> bool {
 }
 
 static SCHEMA_COUNTER: AtomicU32 = AtomicU32::new(0);
+static SWEPT: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+
+/// Schemas left behind by test processes that were killed (Drop never ran) are removed once
+/// they are an hour old, so the shared test database does not fill up.
+async fn sweep_stale_schemas(url: &str) {
+    use sqlx::{ConnectOptions, Row};
+    let Ok(opts) = url.parse::<sqlx::postgres::PgConnectOptions>() else {
+        return;
+    };
+    let Ok(mut conn) = opts.connect().await else {
+        return;
+    };
+    let Ok(rows) = sqlx::query("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'vt\\_%'")
+        .fetch_all(&mut conn)
+        .await
+    else {
+        return;
+    };
+    let hour_ago = vestnik_domain::Timestamp::now().millis() - 3_600_000;
+    for row in rows {
+        let name: String = row.get(0);
+        let created = name.split('_').nth(2).and_then(|ms| ms.parse::<i64>().ok());
+        if created.is_some_and(|ms| ms < hour_ago) {
+            let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                "DROP SCHEMA IF EXISTS {name} CASCADE"
+            )))
+            .execute(&mut conn)
+            .await;
+        }
+    }
+}
 
 impl TestDb {
     /// A fresh database of the given kind; `None` only for PostgreSQL when it is unreachable
@@ -60,6 +91,7 @@ impl TestDb {
             SCHEMA_COUNTER.fetch_add(1, Ordering::Relaxed)
         );
         let url = postgres_url();
+        SWEPT.get_or_init(|| sweep_stale_schemas(&url)).await;
         match PostgresStore::open(&url, Some(&schema)).await {
             Ok(store) => Some(TestDb {
                 store: Arc::new(store),
