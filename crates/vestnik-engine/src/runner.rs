@@ -127,11 +127,7 @@ impl JobRunner {
         });
         let permits = Arc::new(Semaphore::new(self.config.concurrency.max(1)));
         let mut tasks = JoinSet::new();
-        let heartbeat = tokio::spawn(renew_leases(
-            shared.clone(),
-            self.config.lease,
-            shutdown.clone(),
-        ));
+        let heartbeat = tokio::spawn(renew_leases(shared.clone(), self.config.lease));
         tracing::info!(owner = %self.owner, kinds = ?kinds, "job runner started");
 
         while !shutdown.is_cancelled() {
@@ -314,13 +310,13 @@ impl Shared {
 }
 
 /// Renews leases of running jobs every third of the lease, so long jobs are not taken over.
-async fn renew_leases(shared: Arc<Shared>, lease: Duration, shutdown: CancellationToken) {
+/// It keeps its pace through the shutdown grace period and ends when `run()` aborts it. (It must
+/// not wake on the shutdown token: once cancelled, that is ready forever, and the loop would spin
+/// without yielding, so it could neither be aborted nor let the runtime shut down.)
+async fn renew_leases(shared: Arc<Shared>, lease: Duration) {
     let every = lease / 3;
     loop {
-        tokio::select! {
-            _ = tokio::time::sleep(every) => {}
-            _ = shutdown.cancelled() => {}
-        }
+        tokio::time::sleep(every).await;
         let held = shared.held();
         if !held.is_empty() {
             let until = Timestamp::now().plus(lease);
