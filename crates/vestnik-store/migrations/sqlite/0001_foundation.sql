@@ -98,5 +98,6 @@ CREATE TABLE jobs (
     created_at    INTEGER NOT NULL,
     finished_at   INTEGER
 );
-CREATE INDEX jobs_pending ON jobs(run_at) WHERE state = 'pending';
+-- Claims walk these in order and stop at LIMIT: pending jobs by due time, held jobs by lease end.
+CREATE INDEX jobs_pending ON jobs(run_at, id) WHERE state = 'pending';
 CREATE INDEX jobs_running ON jobs(lease_until) WHERE state = 'running';

@@ -63,22 +63,38 @@ impl JobStore for PostgresStore {
         if kinds.is_empty() || limit == 0 {
             return Ok(Vec::new());
         }
-        let sql = sqlx::AssertSqlSafe(format!(
+        // Two branches, each walking its own partial index in order and stopping at LIMIT:
+        // one OR over both makes PostgreSQL scan and sort every due row on each claim.
+        let expired = sqlx::AssertSqlSafe(format!(
+            "UPDATE jobs SET lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
+             WHERE id IN (SELECT id FROM jobs WHERE state = 'running' AND lease_until < $3 AND kind = ANY($4) \
+                 ORDER BY lease_until LIMIT $5 FOR UPDATE SKIP LOCKED) \
+             RETURNING {JOB_COLUMNS}"
+        ));
+        let pending = sqlx::AssertSqlSafe(format!(
             "UPDATE jobs SET state = 'running', lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
-             WHERE id IN (SELECT id FROM jobs WHERE kind = ANY($3) \
-                 AND ((state = 'pending' AND run_at <= $4) OR (state = 'running' AND lease_until < $4)) \
+             WHERE id IN (SELECT id FROM jobs WHERE state = 'pending' AND run_at <= $3 AND kind = ANY($4) \
                  ORDER BY run_at, id LIMIT $5 FOR UPDATE SKIP LOCKED) \
              RETURNING {JOB_COLUMNS}"
         ));
-        let rows = sqlx::query(sql)
-            .bind(owner)
-            .bind(now.plus(lease).millis())
-            .bind(kinds)
-            .bind(now.millis())
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(map_err("job"))?;
+        let mut rows = Vec::new();
+        for sql in [expired, pending] {
+            let want = i64::from(limit) - rows.len() as i64;
+            if want <= 0 {
+                break;
+            }
+            rows.extend(
+                sqlx::query(sql)
+                    .bind(owner)
+                    .bind(now.plus(lease).millis())
+                    .bind(now.millis())
+                    .bind(kinds)
+                    .bind(want)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(map_err("job"))?,
+            );
+        }
         let mut jobs = rows
             .iter()
             .map(rows::job)
