@@ -330,7 +330,7 @@ mod cases {
         let now = Timestamp::now();
         let lease = Duration::from_secs(30);
         let id = s
-            .enqueue(&NewJob::new("mail", serde_json::json!({"n": 1})))
+            .enqueue(&NewJob::new("mail", serde_json::json!({"n": 1})).run_at(now))
             .await
             .unwrap();
         s.enqueue(&NewJob::new("other", serde_json::json!({})))
@@ -392,7 +392,7 @@ mod cases {
         let kinds = vec!["k".to_string()];
         let now = Timestamp::now();
         let id = s
-            .enqueue(&NewJob::new("k", serde_json::json!({})))
+            .enqueue(&NewJob::new("k", serde_json::json!({})).run_at(now))
             .await
             .unwrap();
         s.claim_jobs("crashed", &kinds, 1, Duration::from_secs(10), now)
@@ -460,7 +460,7 @@ mod cases {
         let now = Timestamp::now();
         let lease = Duration::from_secs(10);
         let id = s
-            .enqueue(&NewJob::new("k", serde_json::json!({})))
+            .enqueue(&NewJob::new("k", serde_json::json!({})).run_at(now))
             .await
             .unwrap();
         s.claim_jobs("a", &kinds, 1, lease, now).await.unwrap();
