@@ -9,6 +9,7 @@
 //! Migrations live in `migrations/<backend>/NNNN_name.sql`, are compiled into the binary and
 //! applied at start-up (see `migrate`).
 
+mod common;
 mod error;
 mod migrate;
 pub mod postgres;

@@ -41,6 +41,52 @@ pub(crate) fn pending<'m>(
         .collect())
 }
 
+/// Inside a transaction that already holds the backend's migration lock: creates the ledger
+/// if needed and applies every pending migration in version order. A macro because the
+/// transaction types of the two drivers share no trait that is pleasant to be generic over.
+macro_rules! apply_pending {
+    ($tx:expr, $known:expr, $backend:literal) => {{
+        use sqlx::Row;
+        use vestnik_domain::{StoreError, Timestamp};
+        use $crate::error::map_err;
+        sqlx::raw_sql(
+            "CREATE TABLE IF NOT EXISTS vestnik_migrations \
+             (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+        )
+        .execute(&mut *$tx)
+        .await
+        .map_err(map_err("migration"))?;
+        let applied: Vec<i64> = sqlx::query("SELECT version FROM vestnik_migrations")
+            .fetch_all(&mut *$tx)
+            .await
+            .map_err(map_err("migration"))?
+            .iter()
+            .map(|r| r.get::<i64, _>(0))
+            .collect();
+        for m in $crate::migrate::pending($known, &applied)? {
+            tracing::info!(
+                version = m.version,
+                name = m.name,
+                concat!("applying ", $backend, " migration")
+            );
+            sqlx::raw_sql(m.sql)
+                .execute(&mut *$tx)
+                .await
+                .map_err(|e| StoreError::Internal(format!("migration {} failed: {e}", m.name)))?;
+            sqlx::query(
+                "INSERT INTO vestnik_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+            )
+            .bind(m.version)
+            .bind(m.name)
+            .bind(Timestamp::now().millis())
+            .execute(&mut *$tx)
+            .await
+            .map_err(map_err("migration"))?;
+        }
+    }};
+}
+pub(crate) use apply_pending;
+
 #[cfg(test)]
 mod tests {
     use super::*;

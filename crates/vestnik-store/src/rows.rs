@@ -15,6 +15,7 @@ pub(crate) trait Columns {
     fn opt_text(&self, col: &str) -> Result<Option<String>, StoreError>;
     fn int(&self, col: &str) -> Result<i64, StoreError>;
     fn opt_int(&self, col: &str) -> Result<Option<i64>, StoreError>;
+    fn json(&self, col: &str) -> Result<serde_json::Value, StoreError>;
 }
 
 macro_rules! impl_columns {
@@ -34,6 +35,11 @@ macro_rules! impl_columns {
             }
             fn opt_int(&self, col: &str) -> Result<Option<i64>, StoreError> {
                 self.try_get(col)
+                    .map_err(|e| internal(format!("column {col}: {e}")))
+            }
+            fn json(&self, col: &str) -> Result<serde_json::Value, StoreError> {
+                self.try_get::<sqlx::types::Json<serde_json::Value>, _>(col)
+                    .map(|j| j.0)
                     .map_err(|e| internal(format!("column {col}: {e}")))
             }
         }
@@ -84,10 +90,7 @@ pub(crate) fn list(r: &impl Columns) -> Result<ContactList, StoreError> {
 }
 
 pub(crate) fn contact(r: &impl Columns) -> Result<Contact, StoreError> {
-    let custom_fields: serde_json::Value = parsed(
-        "custom_fields",
-        serde_json::from_str(&r.text("custom_fields")?),
-    )?;
+    let custom_fields = r.json("custom_fields")?;
     let custom_fields = match custom_fields {
         serde_json::Value::Object(m) => m,
         _ => serde_json::Map::new(),
@@ -118,7 +121,7 @@ pub(crate) fn contact(r: &impl Columns) -> Result<Contact, StoreError> {
         status: parsed("status", r.text("status")?.parse())?,
         bonus: Bonus::from_trusted(r.text("bonus")?),
         custom_fields,
-        tags: parsed("tags", serde_json::from_str(&r.text("tags")?))?,
+        tags: parsed("tags", serde_json::from_value(r.json("tags")?))?,
         email_subscription: parsed("email_subscription", r.text("email_subscription")?.parse())?,
         sms_subscription: parsed("sms_subscription", r.text("sms_subscription")?.parse())?,
         created_at: Timestamp(r.int("created_at")?),
@@ -131,7 +134,7 @@ pub(crate) fn job(r: &impl Columns) -> Result<Job, StoreError> {
         id: JobId(r.int("id")?),
         kind: r.text("kind")?,
         site_id: r.opt_text("site_id")?.map(SiteId::from_trusted),
-        payload: parsed("payload", serde_json::from_str(&r.text("payload")?))?,
+        payload: r.json("payload")?,
         state: parsed("state", r.text("state")?.parse())?,
         run_at: Timestamp(r.int("run_at")?),
         attempts: r.int("attempts")? as i32,
@@ -144,15 +147,16 @@ pub(crate) fn job(r: &impl Columns) -> Result<Job, StoreError> {
     })
 }
 
-pub(crate) fn tags_json(tags: &[String]) -> String {
-    let mut seen = Vec::with_capacity(tags.len());
+/// Tags trimmed, de-duplicated, in first-seen order.
+pub(crate) fn unique_tags(tags: &[String]) -> Vec<String> {
+    let mut seen: Vec<String> = Vec::with_capacity(tags.len());
     for t in tags {
-        let t = t.trim().to_string();
-        if !seen.contains(&t) {
-            seen.push(t);
+        let t = t.trim();
+        if !seen.iter().any(|s| s == t) {
+            seen.push(t.to_string());
         }
     }
-    serde_json::Value::from(seen).to_string()
+    seen
 }
 
 /// Counts per job state, with a zero for every state that has no rows.

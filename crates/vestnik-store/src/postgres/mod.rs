@@ -4,16 +4,23 @@
 //! and never take the same one. A schema can be chosen per store (`search_path`), which lets
 //! every test run live in its own fresh schema.
 
-mod contacts;
-mod jobs;
-mod tenants;
+mod dialect;
+
+mod tenants {
+    crate::common::impl_tenant_stores!(super::PostgresStore, sqlx::PgConnection);
+}
+mod contacts {
+    crate::common::impl_contact_stores!(super::PostgresStore, sqlx::PgConnection, super::dialect);
+}
+mod jobs {
+    crate::common::impl_job_store!(super::PostgresStore, super::dialect);
+}
 
 use async_trait::async_trait;
-use sqlx::Row;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use std::str::FromStr;
 use std::time::Duration;
-use vestnik_domain::{Store, StoreError, StoreResult, Timestamp};
+use vestnik_domain::{Store, StoreError, StoreResult};
 
 use crate::error::map_err;
 use crate::migrate;
@@ -80,40 +87,17 @@ impl PostgresStore {
             .execute(&mut *tx)
             .await
             .map_err(map_err("migration"))?;
-        sqlx::raw_sql(
-            "CREATE TABLE IF NOT EXISTS vestnik_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
-        )
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err("migration"))?;
-        let applied: Vec<i64> = sqlx::query("SELECT version FROM vestnik_migrations")
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(map_err("migration"))?
-            .iter()
-            .map(|r| r.get::<i64, _>(0))
-            .collect();
-        for m in migrate::pending(migrate::POSTGRES, &applied)? {
-            tracing::info!(
-                version = m.version,
-                name = m.name,
-                "applying PostgreSQL migration"
-            );
-            sqlx::raw_sql(m.sql)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| StoreError::Internal(format!("migration {} failed: {e}", m.name)))?;
-            sqlx::query(
-                "INSERT INTO vestnik_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
-            )
-            .bind(m.version)
-            .bind(m.name)
-            .bind(Timestamp::now().millis())
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err("migration"))?;
-        }
+        migrate::apply_pending!(tx, migrate::POSTGRES, "PostgreSQL");
         tx.commit().await.map_err(map_err("migration"))
+    }
+
+    /// Reads and writes share one pool: PostgreSQL has no single-writer limit.
+    pub(crate) fn reads(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub(crate) fn writes(&self) -> &PgPool {
+        &self.pool
     }
 
     pub async fn close(&self) {

@@ -5,18 +5,25 @@
 //! their own pool and run beside the writer (WAL). Another process on the same file (the CLI
 //! while a server runs) waits up to the busy timeout for the write lock.
 
-mod contacts;
-mod jobs;
-mod tenants;
+mod dialect;
+
+mod tenants {
+    crate::common::impl_tenant_stores!(super::SqliteStore, sqlx::SqliteConnection);
+}
+mod contacts {
+    crate::common::impl_contact_stores!(super::SqliteStore, sqlx::SqliteConnection, super::dialect);
+}
+mod jobs {
+    crate::common::impl_job_store!(super::SqliteStore, super::dialect);
+}
 
 use async_trait::async_trait;
-use sqlx::Row;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use std::path::Path;
 use std::time::Duration;
-use vestnik_domain::{Store, StoreError, StoreResult, Timestamp};
+use vestnik_domain::{Store, StoreError, StoreResult};
 
 use crate::error::map_err;
 use crate::migrate;
@@ -90,40 +97,18 @@ impl SqliteStore {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(map_err("migration"))?;
-        sqlx::raw_sql(
-            "CREATE TABLE IF NOT EXISTS vestnik_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)",
-        )
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err("migration"))?;
-        let applied: Vec<i64> = sqlx::query("SELECT version FROM vestnik_migrations")
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(map_err("migration"))?
-            .iter()
-            .map(|r| r.get::<i64, _>(0))
-            .collect();
-        for m in migrate::pending(migrate::SQLITE, &applied)? {
-            tracing::info!(
-                version = m.version,
-                name = m.name,
-                "applying SQLite migration"
-            );
-            sqlx::raw_sql(m.sql)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| StoreError::Internal(format!("migration {} failed: {e}", m.name)))?;
-            sqlx::query(
-                "INSERT INTO vestnik_migrations (version, name, applied_at) VALUES (?, ?, ?)",
-            )
-            .bind(m.version)
-            .bind(m.name)
-            .bind(Timestamp::now().millis())
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err("migration"))?;
-        }
+        migrate::apply_pending!(tx, migrate::SQLITE, "SQLite");
         tx.commit().await.map_err(map_err("migration"))
+    }
+
+    /// Where reads go: a pool beside the writer.
+    pub(crate) fn reads(&self) -> &SqlitePool {
+        &self.read
+    }
+
+    /// Where writes go: the single writer connection.
+    pub(crate) fn writes(&self) -> &SqlitePool {
+        &self.write
     }
 
     pub async fn close(&self) {
@@ -145,9 +130,4 @@ impl Store for SqliteStore {
             .map(|_| ())
             .map_err(map_err("health check"))
     }
-}
-
-/// `?, ?, …` for a dynamic IN list.
-pub(crate) fn placeholders(n: usize) -> String {
-    vec!["?"; n].join(", ")
 }

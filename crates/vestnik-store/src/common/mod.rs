@@ -1,0 +1,33 @@
+//! Queries that read the same on both backends, written once.
+//!
+//! SQL here uses `$1, $2, …` parameters, which PostgreSQL and sqlx's SQLite driver both
+//! understand, and binds JSON as `sqlx::types::Json` (JSONB on PostgreSQL, text on SQLite).
+//! Each macro expands to trait impls for one backend's store type; the store supplies
+//! `reads()` and `writes()` pools (the same pool on PostgreSQL) and, for the few operations
+//! whose SQL differs, functions in its `dialect` module.
+
+mod contacts;
+mod jobs;
+mod tenants;
+
+pub(crate) use contacts::impl_contact_stores;
+pub(crate) use jobs::impl_job_store;
+pub(crate) use tenants::impl_tenant_stores;
+
+/// Columns every contact SELECT returns, in the names `rows::contact` reads.
+pub(crate) const CONTACT_COLUMNS: &str = "id, site_id, email, phone, name, last_name, position, region, country, city, \
+     address, company, birthday, sex, status, bonus, custom_fields, tags, email_subscription, sms_subscription, \
+     created_at, updated_at";
+
+/// Columns every job SELECT returns, in the names `rows::job` reads.
+pub(crate) const JOB_COLUMNS: &str = "id, kind, site_id, payload, state, run_at, attempts, max_attempts, lease_owner, \
+     lease_until, last_error, created_at, finished_at";
+
+pub(crate) fn conflict_message(c: &vestnik_domain::NewContact) -> String {
+    match (&c.email, &c.phone) {
+        (Some(e), Some(p)) => format!("a contact with email {e} or phone {p} already exists"),
+        (Some(e), None) => format!("a contact with email {e} already exists"),
+        (None, Some(p)) => format!("a contact with phone {p} already exists"),
+        (None, None) => "the contact already exists".to_string(),
+    }
+}

@@ -1,0 +1,165 @@
+//! The PostgreSQL side of operations whose SQL differs between backends: arrays
+//! (`= ANY($1)`, `unnest`) for bulk work in one statement, and `FOR UPDATE SKIP LOCKED` claims.
+
+use sqlx::{PgConnection, Row};
+use std::time::Duration;
+use vestnik_domain::{ContactId, Job, JobId, ListId, NewJob, SiteId, StoreResult, Timestamp};
+
+use super::PostgresStore;
+use crate::common::JOB_COLUMNS;
+use crate::error::map_err;
+use crate::rows;
+
+pub(crate) async fn enqueue_many(
+    store: &PostgresStore,
+    jobs: &[NewJob],
+) -> StoreResult<Vec<JobId>> {
+    let now = Timestamp::now().millis();
+    let kinds: Vec<&str> = jobs.iter().map(|j| j.kind.as_str()).collect();
+    let sites: Vec<Option<&str>> = jobs
+        .iter()
+        .map(|j| j.site_id.as_ref().map(|s| s.as_str()))
+        .collect();
+    let payloads: Vec<String> = jobs.iter().map(|j| j.payload.to_string()).collect();
+    let run_at: Vec<i64> = jobs.iter().map(|j| j.run_at.millis()).collect();
+    let max_attempts: Vec<i64> = jobs.iter().map(|j| i64::from(j.max_attempts)).collect();
+    // One statement for the whole batch; identity values follow ORDER BY ord, so sorted ids
+    // are in input order.
+    let rows = sqlx::query(
+        "INSERT INTO jobs (kind, site_id, payload, run_at, max_attempts, created_at) \
+         SELECT k, s, p::jsonb, r, m, $6 FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[]) \
+             WITH ORDINALITY AS t(k, s, p, r, m, ord) ORDER BY ord \
+         RETURNING id",
+    )
+    .bind(&kinds)
+    .bind(&sites)
+    .bind(&payloads)
+    .bind(&run_at)
+    .bind(&max_attempts)
+    .bind(now)
+    .fetch_all(store.writes())
+    .await
+    .map_err(map_err("job"))?;
+    let mut ids: Vec<JobId> = rows.iter().map(|r| JobId(r.get(0))).collect();
+    ids.sort();
+    Ok(ids)
+}
+
+pub(crate) async fn claim_jobs(
+    store: &PostgresStore,
+    owner: &str,
+    kinds: &[String],
+    limit: u32,
+    lease: Duration,
+    now: Timestamp,
+) -> StoreResult<Vec<Job>> {
+    // Two branches, each walking its own partial index in order and stopping at LIMIT:
+    // one OR over both makes PostgreSQL scan and sort every due row on each claim.
+    let expired = format!(
+        "UPDATE jobs SET lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
+         WHERE id IN (SELECT id FROM jobs WHERE state = 'running' AND lease_until < $3 AND kind = ANY($5) \
+             ORDER BY lease_until LIMIT $4 FOR UPDATE SKIP LOCKED) \
+         RETURNING {JOB_COLUMNS}"
+    );
+    let pending = format!(
+        "UPDATE jobs SET state = 'running', lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
+         WHERE id IN (SELECT id FROM jobs WHERE state = 'pending' AND run_at <= $3 AND kind = ANY($5) \
+             ORDER BY run_at, id LIMIT $4 FOR UPDATE SKIP LOCKED) \
+         RETURNING {JOB_COLUMNS}"
+    );
+    let mut claimed = Vec::new();
+    for sql in [expired, pending] {
+        let want = i64::from(limit) - claimed.len() as i64;
+        if want <= 0 {
+            break;
+        }
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(owner)
+            .bind(now.plus(lease).millis())
+            .bind(now.millis())
+            .bind(want)
+            .bind(kinds)
+            .fetch_all(store.writes())
+            .await
+            .map_err(map_err("job"))?;
+        for row in rows {
+            claimed.push(rows::job(&row)?);
+        }
+    }
+    Ok(claimed)
+}
+
+pub(crate) async fn extend_leases(
+    store: &PostgresStore,
+    owner: &str,
+    jobs: &[JobId],
+    until: Timestamp,
+) -> StoreResult<u64> {
+    let ids: Vec<i64> = jobs.iter().map(|j| j.0).collect();
+    Ok(sqlx::query(
+        "UPDATE jobs SET lease_until = $1 WHERE state = 'running' AND lease_owner = $2 AND id = ANY($3)",
+    )
+    .bind(until.millis())
+    .bind(owner)
+    .bind(&ids)
+    .execute(store.writes())
+    .await
+    .map_err(map_err("job"))?
+    .rows_affected())
+}
+
+/// How many of `contacts` (distinct) are not contacts of `site`.
+pub(crate) async fn count_missing_contacts(
+    conn: &mut PgConnection,
+    site: &SiteId,
+    contacts: &[ContactId],
+) -> StoreResult<i64> {
+    let ids: Vec<i64> = contacts.iter().map(|c| c.0).collect();
+    let row = sqlx::query(
+        "SELECT (SELECT count(DISTINCT c) FROM unnest($2::bigint[]) AS c) \
+              - (SELECT count(*) FROM contacts WHERE site_id = $1 AND id = ANY($2))",
+    )
+    .bind(site.as_str())
+    .bind(&ids)
+    .fetch_one(conn)
+    .await
+    .map_err(map_err("list"))?;
+    Ok(row.get(0))
+}
+
+pub(crate) async fn insert_members(
+    conn: &mut PgConnection,
+    list: ListId,
+    contacts: &[ContactId],
+    now: Timestamp,
+) -> StoreResult<u64> {
+    let ids: Vec<i64> = contacts.iter().map(|c| c.0).collect();
+    Ok(sqlx::query(
+        "INSERT INTO list_members (list_id, contact_id, added_at) \
+         SELECT $1, c, $2 FROM unnest($3::bigint[]) AS c ON CONFLICT DO NOTHING",
+    )
+    .bind(list.0)
+    .bind(now.millis())
+    .bind(&ids)
+    .execute(conn)
+    .await
+    .map_err(map_err("list member"))?
+    .rows_affected())
+}
+
+pub(crate) async fn delete_members(
+    conn: &mut PgConnection,
+    list: ListId,
+    contacts: &[ContactId],
+) -> StoreResult<u64> {
+    let ids: Vec<i64> = contacts.iter().map(|c| c.0).collect();
+    Ok(
+        sqlx::query("DELETE FROM list_members WHERE list_id = $1 AND contact_id = ANY($2)")
+            .bind(list.0)
+            .bind(&ids)
+            .execute(conn)
+            .await
+            .map_err(map_err("list member"))?
+            .rows_affected(),
+    )
+}
