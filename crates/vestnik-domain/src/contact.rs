@@ -308,6 +308,34 @@ impl Bonus {
         Ok(Bonus(format!("{v}")))
     }
 
+    /// The decimal text as the client sent it (`123.00` stays `123.00`): plain decimal
+    /// notation with an optional sign, fraction and exponent, and a finite value.
+    pub fn parse(text: &str) -> Result<Self, ValidationError> {
+        let t = text.trim();
+        let bad = || ValidationError::new("bonus", format!("`{t}` is not a number"));
+        let unsigned = t
+            .strip_prefix('-')
+            .or_else(|| t.strip_prefix('+'))
+            .unwrap_or(t);
+        let (mantissa, exponent) = match unsigned.split_once(['e', 'E']) {
+            Some((m, e)) => (m, Some(e)),
+            None => (unsigned, None),
+        };
+        let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+        let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+        let exponent_ok = exponent.is_none_or(|e| {
+            let e = e.strip_prefix(['-', '+']).unwrap_or(e);
+            !e.is_empty() && digits(e)
+        });
+        if (int.is_empty() && frac.is_empty()) || !digits(int) || !digits(frac) || !exponent_ok {
+            return Err(bad());
+        }
+        match t.parse::<f64>() {
+            Ok(v) if v.is_finite() => Ok(Bonus(t.strip_prefix('+').unwrap_or(t).to_string())),
+            _ => Err(bad()),
+        }
+    }
+
     pub fn from_trusted(s: String) -> Self {
         Bonus(s)
     }
@@ -456,6 +484,12 @@ mod tests {
         assert_eq!(Bonus::from_f64(150.1).unwrap().as_str(), "150.1");
         assert_eq!(Bonus::from_f64(100.0).unwrap().as_str(), "100");
         assert!(Bonus::from_f64(f64::NAN).is_err());
+        assert_eq!(Bonus::parse("123.00").unwrap().as_str(), "123.00");
+        assert_eq!(Bonus::parse("-5").unwrap().as_str(), "-5");
+        assert_eq!(Bonus::parse("1.5e2").unwrap().as_f64(), 150.0);
+        for bad in ["", "abc", "1.2.3", "1e", "NaN", "inf", "1e999", "0x10", "."] {
+            assert!(Bonus::parse(bad).is_err(), "{bad} should be refused");
+        }
     }
 
     #[test]

@@ -7,7 +7,9 @@
 use async_trait::async_trait;
 use std::time::Duration;
 
-use crate::contact::{Contact, ContactList, Email, NewContact, Phone, ValidationError};
+use crate::contact::{
+    Bonus, Contact, ContactList, Email, LeadStatus, NewContact, Phone, ValidationError,
+};
 use crate::ids::{ApiKeyId, ContactId, JobId, ListId, SiteId, UserId};
 use crate::job::{Job, JobState, NewJob};
 use crate::site::{ApiKeyRecord, IssuedApiKey, Site};
@@ -96,6 +98,20 @@ pub trait ContactStore: Send + Sync {
     /// Returns whether a contact was deleted; list memberships go with it.
     async fn delete_contact(&self, site: &SiteId, id: ContactId) -> StoreResult<bool>;
     async fn count_contacts(&self, site: &SiteId) -> StoreResult<i64>;
+    /// Sets the status of the site's contact with this email; false when there is none.
+    async fn set_status_by_email(
+        &self,
+        site: &SiteId,
+        email: &Email,
+        status: LeadStatus,
+    ) -> StoreResult<bool>;
+    /// Sets bonus balances by email in one transaction; for each item, whether a contact
+    /// with that email exists (and was updated).
+    async fn set_bonuses_by_email(
+        &self,
+        site: &SiteId,
+        bonuses: &[(Email, Bonus)],
+    ) -> StoreResult<Vec<bool>>;
 }
 
 #[async_trait]

@@ -15,13 +15,14 @@ pub mod error;
 pub mod json;
 pub mod metrics;
 pub mod routes;
+pub mod seed_json;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -113,6 +114,8 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(metrics::metrics))
         .routes(routes!(routes::site::current_site))
         .routes(routes!(routes::site::site_by_id))
+        .routes(routes!(routes::multilead::update_multilead))
+        .routes(routes!(routes::multilead::multilead_bonus))
         .routes(routes!(routes::admin::login))
         .routes(routes!(routes::admin::logout))
         .routes(routes!(routes::admin::me))
@@ -140,6 +143,15 @@ pub fn router(state: AppState) -> Router {
     let app = api
         .route("/openapi.json", get(routes::meta::openapi))
         .route("/docs", get(routes::meta::docs))
+        // The seed documents one form of each path; integrations type the other too.
+        .route(
+            "/client/update_multilead",
+            post(routes::multilead::update_multilead),
+        )
+        .route(
+            "/client/multilead_bonus/",
+            post(routes::multilead::multilead_bonus),
+        )
         .fallback(|| async { ApiError::for_status(StatusCode::NOT_FOUND) })
         .method_not_allowed_fallback(|| async {
             ApiError::for_status(StatusCode::METHOD_NOT_ALLOWED)

@@ -411,6 +411,8 @@ mod cases {
             "/api/v1/site",
             "/admin/api/login",
             "/admin/api/sites/{site_id}/keys",
+            "/client/update_multilead/",
+            "/client/multilead_bonus",
         ] {
             assert!(
                 spec["paths"].get(path).is_some(),

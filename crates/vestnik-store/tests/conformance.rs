@@ -218,6 +218,60 @@ mod cases {
         assert_eq!(s.count_contacts(&b).await.unwrap(), 1);
     }
 
+    pub async fn sets_status_and_bonuses_by_email_within_the_site(db: TestDb) {
+        let s = db.store();
+        let a = s.create_site("A").await.unwrap().0.id;
+        let b = s.create_site("B").await.unwrap().0.id;
+        let known = Email::parse("known@shop.ru").unwrap();
+        let unknown = Email::parse("unknown@shop.ru").unwrap();
+        s.insert_contact(&a, &contact("known@shop.ru"))
+            .await
+            .unwrap();
+        assert!(
+            s.set_status_by_email(&a, &known, LeadStatus::Wholesale)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !s.set_status_by_email(&a, &unknown, LeadStatus::Wholesale)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !s.set_status_by_email(&b, &known, LeadStatus::Manager)
+                .await
+                .unwrap()
+        );
+        let found = s
+            .find_contact(&a, Some(&known), None)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(found.status, LeadStatus::Wholesale);
+
+        let bonuses = vec![
+            (
+                known.clone(),
+                vestnik_domain::Bonus::parse("123.00").unwrap(),
+            ),
+            (unknown.clone(), vestnik_domain::Bonus::parse("10").unwrap()),
+        ];
+        assert_eq!(
+            s.set_bonuses_by_email(&a, &bonuses).await.unwrap(),
+            vec![true, false]
+        );
+        assert_eq!(
+            s.set_bonuses_by_email(&b, &bonuses).await.unwrap(),
+            vec![false, false]
+        );
+        let found = s
+            .find_contact(&a, Some(&known), None)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(found.bonus.as_str(), "123.00");
+    }
+
     pub async fn a_failed_batch_of_contacts_writes_nothing(db: TestDb) {
         let s = db.store();
         let site = s.create_site("Shop").await.unwrap().0.id;
@@ -591,6 +645,7 @@ conformance!(
     creates_users_with_roles_atomically,
     stores_every_contact_field_and_keeps_sites_apart,
     a_failed_batch_of_contacts_writes_nothing,
+    sets_status_and_bonuses_by_email_within_the_site,
     lists_hold_members_of_their_own_site_only,
     claims_due_jobs_once_and_records_outcomes,
     an_expired_lease_passes_the_job_to_another_runner,

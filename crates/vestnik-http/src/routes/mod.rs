@@ -3,4 +3,5 @@
 pub mod admin;
 pub mod health;
 pub mod meta;
+pub mod multilead;
 pub mod site;

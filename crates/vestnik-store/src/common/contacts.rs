@@ -8,8 +8,8 @@ macro_rules! impl_contact_stores {
         use sqlx::Row;
         use vestnik_domain::store::{ContactStore, ListStore};
         use vestnik_domain::{
-            Contact, ContactId, ContactList, Email, ListId, NewContact, Phone, SiteId, StoreError,
-            StoreResult, Timestamp,
+            Bonus, Contact, ContactId, ContactList, Email, LeadStatus, ListId, NewContact, Phone, SiteId,
+            StoreError, StoreResult, Timestamp,
         };
         use $dialect as dialect;
 
@@ -169,6 +169,37 @@ macro_rules! impl_contact_stores {
                     .await
                     .map(|r| r.get::<i64, _>(0))
                     .map_err(map_err("contact"))
+            }
+
+            async fn set_status_by_email(&self, site: &SiteId, email: &Email, status: LeadStatus) -> StoreResult<bool> {
+                let done = sqlx::query("UPDATE contacts SET status = $1, updated_at = $2 WHERE site_id = $3 AND email = $4")
+                    .bind(status.as_str())
+                    .bind(Timestamp::now().millis())
+                    .bind(site.as_str())
+                    .bind(email.as_str())
+                    .execute(self.writes())
+                    .await
+                    .map_err(map_err("contact"))?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn set_bonuses_by_email(&self, site: &SiteId, bonuses: &[(Email, Bonus)]) -> StoreResult<Vec<bool>> {
+                let now = Timestamp::now().millis();
+                let mut tx = self.writes().begin().await.map_err(map_err("contact"))?;
+                let mut found = Vec::with_capacity(bonuses.len());
+                for (email, bonus) in bonuses {
+                    let done = sqlx::query("UPDATE contacts SET bonus = $1, updated_at = $2 WHERE site_id = $3 AND email = $4")
+                        .bind(bonus.as_str())
+                        .bind(now)
+                        .bind(site.as_str())
+                        .bind(email.as_str())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err("contact"))?;
+                    found.push(done.rows_affected() > 0);
+                }
+                tx.commit().await.map_err(map_err("contact"))?;
+                Ok(found)
             }
         }
 
