@@ -12,17 +12,31 @@ pub(crate) struct Migration {
     pub sql: &'static str,
 }
 
-pub(crate) const SQLITE: &[Migration] = &[Migration {
-    version: 1,
-    name: "foundation",
-    sql: include_str!("../migrations/sqlite/0001_foundation.sql"),
-}];
+pub(crate) const SQLITE: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "foundation",
+        sql: include_str!("../migrations/sqlite/0001_foundation.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "public_api",
+        sql: include_str!("../migrations/sqlite/0002_public_api.sql"),
+    },
+];
 
-pub(crate) const POSTGRES: &[Migration] = &[Migration {
-    version: 1,
-    name: "foundation",
-    sql: include_str!("../migrations/postgres/0001_foundation.sql"),
-}];
+pub(crate) const POSTGRES: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "foundation",
+        sql: include_str!("../migrations/postgres/0001_foundation.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "public_api",
+        sql: include_str!("../migrations/postgres/0002_public_api.sql"),
+    },
+];
 
 /// Which migrations still have to run, given the versions the database has recorded.
 pub(crate) fn pending<'m>(
@@ -95,7 +109,8 @@ mod tests {
     fn refuses_a_database_from_the_future() {
         assert!(pending(SQLITE, &[1, 999]).is_err());
         assert_eq!(pending(SQLITE, &[]).unwrap().len(), SQLITE.len());
-        assert!(pending(SQLITE, &[1]).unwrap().is_empty());
+        assert!(pending(SQLITE, &[1, 2]).unwrap().is_empty());
+        assert_eq!(pending(SQLITE, &[1]).unwrap()[0].version, 2);
     }
 
     #[test]

@@ -6,12 +6,18 @@
 //! `reads()` and `writes()` pools (the same pool on PostgreSQL) and, for the few operations
 //! whose SQL differs, functions in its `dialect` module.
 
+mod audit;
 mod contacts;
+mod events;
 mod jobs;
+mod orders;
 mod tenants;
 
+pub(crate) use audit::impl_audit_store;
 pub(crate) use contacts::impl_contact_stores;
+pub(crate) use events::impl_event_store;
 pub(crate) use jobs::impl_job_store;
+pub(crate) use orders::impl_order_store;
 pub(crate) use tenants::impl_tenant_stores;
 
 /// Columns every contact SELECT returns, in the names `rows::contact` reads.

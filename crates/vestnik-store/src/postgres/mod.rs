@@ -12,6 +12,15 @@ mod tenants {
 mod contacts {
     crate::common::impl_contact_stores!(super::PostgresStore, sqlx::PgConnection, super::dialect);
 }
+mod orders {
+    crate::common::impl_order_store!(super::PostgresStore);
+}
+mod events {
+    crate::common::impl_event_store!(super::PostgresStore);
+}
+mod audit {
+    crate::common::impl_audit_store!(super::PostgresStore);
+}
 mod jobs {
     crate::common::impl_job_store!(super::PostgresStore, super::dialect);
 }

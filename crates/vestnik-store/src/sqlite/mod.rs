@@ -13,6 +13,15 @@ mod tenants {
 mod contacts {
     crate::common::impl_contact_stores!(super::SqliteStore, sqlx::SqliteConnection, super::dialect);
 }
+mod orders {
+    crate::common::impl_order_store!(super::SqliteStore);
+}
+mod events {
+    crate::common::impl_event_store!(super::SqliteStore);
+}
+mod audit {
+    crate::common::impl_audit_store!(super::SqliteStore);
+}
 mod jobs {
     crate::common::impl_job_store!(super::SqliteStore, super::dialect);
 }

@@ -4,6 +4,14 @@
 //! Every method that touches tenant data takes the `SiteId` first: the caller got it from an
 //! authenticated extractor, and no query runs without it.
 
+mod audit;
+mod events;
+mod orders;
+
+pub use audit::AuditStore;
+pub use events::EventStore;
+pub use orders::OrderStore;
+
 use async_trait::async_trait;
 use std::time::Duration;
 
@@ -194,7 +202,9 @@ pub trait JobStore: Send + Sync {
 
 /// Everything a node needs from its database.
 #[async_trait]
-pub trait Store: SiteStore + UserStore + ContactStore + ListStore + JobStore {
+pub trait Store:
+    SiteStore + UserStore + ContactStore + ListStore + JobStore + OrderStore + EventStore + AuditStore
+{
     /// `sqlite` or `postgres`, for logs and `/health`.
     fn backend(&self) -> &'static str;
     /// A round trip to the database, for `/health`.
