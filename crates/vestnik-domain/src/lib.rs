@@ -13,6 +13,7 @@
 //! - [`store`]: the `Store` traits and the one error type every backend returns.
 
 pub mod contact;
+pub mod event;
 pub mod ids;
 pub mod job;
 pub mod site;
@@ -24,6 +25,7 @@ pub use contact::{
     Bonus, Contact, ContactFields, ContactList, Email, LeadStatus, NewContact, Phone, Subscription,
     ValidationError,
 };
+pub use event::ContactState;
 pub use ids::{ApiKeyId, ContactId, JobId, ListId, SiteId, UserId};
 pub use job::{Job, JobState, NewJob, RetryPolicy};
 pub use site::{ApiKeyRecord, IssuedApiKey, PlainApiKey, Site};

@@ -2,5 +2,12 @@
 
 use async_trait::async_trait;
 
+use super::StoreResult;
+use crate::event::ContactState;
+use crate::ids::{ContactId, SiteId};
+
 #[async_trait]
-pub trait EventStore: Send + Sync {}
+pub trait EventStore: Send + Sync {
+    /// What events taught us about the contact; an empty state when nothing yet.
+    async fn contact_state(&self, site: &SiteId, contact: ContactId) -> StoreResult<ContactState>;
+}
