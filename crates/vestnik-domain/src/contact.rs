@@ -10,6 +10,12 @@ use std::str::FromStr;
 use crate::ids::{ContactId, ListId, SiteId};
 use crate::time::Timestamp;
 
+mod upsert;
+pub use upsert::{
+    ContactExport, ContactUpsert, ErasureReport, MembershipChange, OverwriteRule, UpsertOutcome,
+    merge,
+};
+
 /// Bad input, named by the field it came from, with a message a user can act on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize)]
 #[error("{field}: {message}")]

@@ -22,3 +22,86 @@ pub struct ContactState {
     pub last_category_id: Option<String>,
     pub last_activity_at: Option<Timestamp>,
 }
+
+/// The seven standard e-commerce events of the seed ("Generate event v2").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum StandardEvent {
+    PageViewed,
+    ProductViewed,
+    ProductCategoryViewed,
+    CartUpdated,
+    ProductImpressions,
+    ProductAddedToWishlist,
+    SearchRequest,
+}
+
+impl StandardEvent {
+    pub const ALL: [StandardEvent; 7] = [
+        StandardEvent::PageViewed,
+        StandardEvent::ProductViewed,
+        StandardEvent::ProductCategoryViewed,
+        StandardEvent::CartUpdated,
+        StandardEvent::ProductImpressions,
+        StandardEvent::ProductAddedToWishlist,
+        StandardEvent::SearchRequest,
+    ];
+
+    pub fn key(self) -> &'static str {
+        match self {
+            StandardEvent::PageViewed => "pageViewed",
+            StandardEvent::ProductViewed => "productViewed",
+            StandardEvent::ProductCategoryViewed => "productCategoryViewed",
+            StandardEvent::CartUpdated => "cartUpdated",
+            StandardEvent::ProductImpressions => "productImpressions",
+            StandardEvent::ProductAddedToWishlist => "productAddedToWishlist",
+            StandardEvent::SearchRequest => "searchRequest",
+        }
+    }
+
+    pub fn from_key(key: &str) -> Option<Self> {
+        StandardEvent::ALL.into_iter().find(|e| e.key() == key)
+    }
+
+    /// Params whose value the seed documents as JSON inside a string.
+    pub fn json_params(self) -> &'static [&'static str] {
+        match self {
+            StandardEvent::PageViewed => &["page"],
+            StandardEvent::ProductViewed | StandardEvent::ProductAddedToWishlist => &["product"],
+            StandardEvent::ProductCategoryViewed => &["category"],
+            StandardEvent::CartUpdated | StandardEvent::ProductImpressions => &["products"],
+            StandardEvent::SearchRequest => &[],
+        }
+    }
+}
+
+/// One validated event on its way into the store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventToStore {
+    pub site_id: crate::ids::SiteId,
+    pub event: crate::ingest::ValidEvent,
+    pub received_at: Timestamp,
+}
+
+/// What the store did with an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum Ingested {
+    Stored {
+        event_id: i64,
+        contact_id: Option<ContactId>,
+    },
+    /// The idempotency key was seen before: nothing was written again.
+    Duplicate { event_id: i64 },
+}
+
+/// An event type as the site has used it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EventTypeInfo {
+    pub key: String,
+    pub is_standard: bool,
+    /// Every param name seen with this type, sorted.
+    pub params: Vec<String>,
+    pub event_count: i64,
+    pub first_seen_at: Timestamp,
+    pub last_seen_at: Timestamp,
+}

@@ -10,12 +10,15 @@
 //! - [`contact`]: contacts ("multileads"), their identity (email/phone), status, subscriptions.
 //! - [`site`], [`user`]: tenants, API keys (stored hashed), admin users and their roles.
 //! - [`job`]: background jobs and the retry policy.
+//! - [`order`]: shop orders, their statuses and history, money as exact decimal text.
 //! - [`store`]: the `Store` traits and the one error type every backend returns.
 
 pub mod contact;
 pub mod event;
 pub mod ids;
+pub mod ingest;
 pub mod job;
+pub mod order;
 pub mod site;
 pub mod store;
 pub mod time;
@@ -25,9 +28,13 @@ pub use contact::{
     Bonus, Contact, ContactFields, ContactList, Email, LeadStatus, NewContact, Phone, Subscription,
     ValidationError,
 };
-pub use event::ContactState;
+pub use event::{ContactState, EventToStore, EventTypeInfo, Ingested, StandardEvent};
 pub use ids::{ApiKeyId, ContactId, JobId, ListId, SiteId, UserId};
 pub use job::{Job, JobState, NewJob, RetryPolicy};
+pub use order::{
+    Money, NewOrder, Order, OrderItem, OrderStatus, OrderStatusChange, OrderStatusEntry,
+    StatusUpdate,
+};
 pub use site::{ApiKeyRecord, IssuedApiKey, PlainApiKey, Site};
 pub use store::{Store, StoreError, StoreResult};
 pub use time::Timestamp;

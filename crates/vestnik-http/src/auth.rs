@@ -51,12 +51,19 @@ impl FromRequestParts<AppState> for SiteKey {
         let raw = header_str(&parts.headers, API_KEY_HEADER)?.ok_or_else(|| {
             ApiError::unauthorized("missing API key: send it in the `api-key` header")
         })?;
-        let plain = PlainApiKey::from_header(raw);
-        let key = state
-            .store
-            .find_api_key(&plain.hash())
-            .await?
-            .ok_or_else(|| ApiError::unauthorized("invalid API key"))?;
+        let hash = PlainApiKey::from_header(raw).hash();
+        let key = match state.keys.get(&hash) {
+            Some(key) => key,
+            None => {
+                let key = state
+                    .store
+                    .find_api_key(&hash)
+                    .await?
+                    .ok_or_else(|| ApiError::unauthorized("invalid API key"))?;
+                state.keys.put(hash, key.clone());
+                key
+            }
+        };
         if !key.is_active() {
             return Err(ApiError::unauthorized(
                 "this API key was revoked; ask the site owner for a new one",

@@ -13,6 +13,8 @@
 pub mod auth;
 pub mod error;
 pub mod json;
+pub mod jsonrpc;
+pub mod key_cache;
 pub mod metrics;
 pub mod routes;
 pub mod seed_json;
@@ -70,6 +72,10 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub metrics: Arc<Metrics>,
     pub config: Arc<HttpConfig>,
+    /// Recent API key lookups (see `key_cache` for how revocation propagates).
+    pub keys: Arc<key_cache::KeyCache>,
+    /// The group-commit writer that event ingestion submits to.
+    pub events: vestnik_engine::EventWriter,
     openapi: Arc<utoipa::openapi::OpenApi>,
 }
 
@@ -114,8 +120,22 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(metrics::metrics))
         .routes(routes!(routes::site::current_site))
         .routes(routes!(routes::site::site_by_id))
+        .routes(routes!(routes::events::generate_event))
+        .routes(routes!(routes::events::generate_events))
+        .routes(routes!(routes::events::event_types))
+        .routes(routes!(
+            routes::contacts::upsert_contacts,
+            routes::contacts::find_contact
+        ))
+        .routes(routes!(routes::contacts::export_contact))
+        .routes(routes!(routes::contacts::erase_contact))
+        .routes(routes!(routes::lists::create_list, routes::lists::lists))
+        .routes(routes!(routes::lists::add_members))
+        .routes(routes!(routes::lists::remove_members))
         .routes(routes!(routes::multilead::update_multilead))
         .routes(routes!(routes::multilead::multilead_bonus))
+        .routes(routes!(routes::orders::orders_rpc))
+        .routes(routes!(routes::orders::orders_map))
         .routes(routes!(routes::admin::login))
         .routes(routes!(routes::admin::logout))
         .routes(routes!(routes::admin::me))
@@ -127,7 +147,10 @@ impl AppState {
     pub fn new(store: Arc<dyn Store>, metrics: Arc<Metrics>, config: HttpConfig) -> Self {
         let (_, mut openapi) = api_routes().split_for_parts();
         openapi.info.version = env!("CARGO_PKG_VERSION").to_string();
+        let events = vestnik_engine::EventWriter::start(store.clone(), Default::default());
         AppState {
+            keys: Arc::new(key_cache::KeyCache::new(Duration::from_secs(10))),
+            events,
             store,
             metrics,
             config: Arc::new(config),
@@ -152,6 +175,7 @@ pub fn router(state: AppState) -> Router {
             "/client/multilead_bonus/",
             post(routes::multilead::multilead_bonus),
         )
+        .route("/api/v1/orders/", post(routes::orders::orders_rpc))
         .fallback(|| async { ApiError::for_status(StatusCode::NOT_FOUND) })
         .method_not_allowed_fallback(|| async {
             ApiError::for_status(StatusCode::METHOD_NOT_ALLOWED)

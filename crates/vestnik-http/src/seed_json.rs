@@ -109,14 +109,15 @@ pub fn validation_failed(errors: Vec<FieldError>) -> Response {
     .into_response()
 }
 
-/// Parses a body that must be JSON, reporting a syntax error the way FastAPI does.
-pub fn parse_body(bytes: &[u8]) -> Result<Value, Response> {
+/// Parses a body that must be JSON; a syntax error comes back as the problem FastAPI
+/// reports for it (answer with `validation_failed`).
+pub fn parse_body(bytes: &[u8]) -> Result<Value, FieldError> {
     serde_json::from_slice(bytes).map_err(|e| {
-        validation_failed(vec![FieldError::new(
+        FieldError::new(
             vec![json!("body"), json!(e.column().saturating_sub(1))],
             format!("{e}"),
             "value_error.jsondecode",
-        )])
+        )
     })
 }
 

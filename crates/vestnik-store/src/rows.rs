@@ -16,6 +16,7 @@ pub(crate) trait Columns {
     fn int(&self, col: &str) -> Result<i64, StoreError>;
     fn opt_int(&self, col: &str) -> Result<Option<i64>, StoreError>;
     fn json(&self, col: &str) -> Result<serde_json::Value, StoreError>;
+    fn opt_bool(&self, col: &str) -> Result<Option<bool>, StoreError>;
 }
 
 macro_rules! impl_columns {
@@ -34,6 +35,10 @@ macro_rules! impl_columns {
                     .map_err(|e| internal(format!("column {col}: {e}")))
             }
             fn opt_int(&self, col: &str) -> Result<Option<i64>, StoreError> {
+                self.try_get(col)
+                    .map_err(|e| internal(format!("column {col}: {e}")))
+            }
+            fn opt_bool(&self, col: &str) -> Result<Option<bool>, StoreError> {
                 self.try_get(col)
                     .map_err(|e| internal(format!("column {col}: {e}")))
             }

@@ -3,11 +3,32 @@
 use async_trait::async_trait;
 
 use super::StoreResult;
-use crate::event::ContactState;
+use crate::event::{ContactState, EventToStore, EventTypeInfo, Ingested};
 use crate::ids::{ContactId, SiteId};
 
 #[async_trait]
 pub trait EventStore: Send + Sync {
     /// What events taught us about the contact; an empty state when nothing yet.
     async fn contact_state(&self, site: &SiteId, contact: ContactId) -> StoreResult<ContactState>;
+
+    /// Stores a batch of events in ONE transaction (the group commit): for each, resolves or
+    /// creates its contact from the locators, skips it when its idempotency key was seen,
+    /// inserts it, updates the contact's state and the event type registry, and writes an
+    /// outbox row for automation. Either every event of the batch is committed or none is.
+    async fn ingest(&self, batch: &[EventToStore]) -> StoreResult<Vec<Ingested>>;
+
+    /// The site's event types, standard and custom, with the params seen.
+    async fn event_types(&self, site: &SiteId) -> StoreResult<Vec<EventTypeInfo>>;
+
+    /// Outbox rows not yet consumed, oldest first (for tests and the automation consumer).
+    async fn pending_outbox(&self, site: &SiteId, limit: u32) -> StoreResult<Vec<OutboxRow>>;
+}
+
+/// A fact waiting for automation.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct OutboxRow {
+    pub id: i64,
+    pub topic: String,
+    pub ref_id: i64,
+    pub payload: serde_json::Value,
 }

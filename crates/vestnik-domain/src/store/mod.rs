@@ -8,15 +8,16 @@ mod audit;
 mod events;
 mod orders;
 
-pub use audit::AuditStore;
-pub use events::EventStore;
+pub use audit::{AuditEntry, AuditRecord, AuditStore};
+pub use events::{EventStore, OutboxRow};
 pub use orders::OrderStore;
 
 use async_trait::async_trait;
 use std::time::Duration;
 
 use crate::contact::{
-    Bonus, Contact, ContactList, Email, LeadStatus, NewContact, Phone, ValidationError,
+    Bonus, Contact, ContactExport, ContactList, ContactUpsert, Email, ErasureReport, LeadStatus,
+    MembershipChange, NewContact, OverwriteRule, Phone, UpsertOutcome, ValidationError,
 };
 use crate::ids::{ApiKeyId, ContactId, JobId, ListId, SiteId, UserId};
 use crate::job::{Job, JobState, NewJob};
@@ -120,6 +121,33 @@ pub trait ContactStore: Send + Sync {
         site: &SiteId,
         bonuses: &[(Email, Bonus)],
     ) -> StoreResult<Vec<bool>>;
+    /// Creates or updates each item, matched by email, then phone, under `rule`, and joins it
+    /// to its lists. Each item is all or nothing; a failing item (invalid, an unknown list, an
+    /// email and a phone of two different contacts) is reported in its slot and does not stop
+    /// the others. The outer `Err` is a database failure, and then nothing at all is stored.
+    async fn upsert_contacts(
+        &self,
+        site: &SiteId,
+        items: &[ContactUpsert],
+        rule: OverwriteRule,
+    ) -> StoreResult<Vec<StoreResult<(Contact, UpsertOutcome)>>>;
+    /// Everything stored about the contact (GDPR access), read in the transaction that writes
+    /// `audit`, so no export goes unrecorded.
+    async fn export_contact(
+        &self,
+        site: &SiteId,
+        id: ContactId,
+        audit: &AuditEntry,
+    ) -> StoreResult<ContactExport>;
+    /// GDPR erasure in one transaction: the contact, their events, state and memberships go;
+    /// their orders stay with email and phone removed; `audit` is written. `NotFound` when
+    /// the site has no such contact (and then nothing is written).
+    async fn erase_contact(
+        &self,
+        site: &SiteId,
+        id: ContactId,
+        audit: &AuditEntry,
+    ) -> StoreResult<ErasureReport>;
 }
 
 #[async_trait]
@@ -154,6 +182,23 @@ pub trait ListStore: Send + Sync {
         site: &SiteId,
         contact: ContactId,
     ) -> StoreResult<Vec<ContactList>>;
+    async fn get_list(&self, site: &SiteId, list: ListId) -> StoreResult<ContactList>;
+    /// Adds the site's contacts with these emails or phones, in one transaction; identifiers
+    /// that match nobody are reported, not created. `NotFound` for another site's list.
+    async fn add_to_list_by_identity(
+        &self,
+        site: &SiteId,
+        list: ListId,
+        emails: &[Email],
+        phones: &[Phone],
+    ) -> StoreResult<MembershipChange>;
+    async fn remove_from_list_by_identity(
+        &self,
+        site: &SiteId,
+        list: ListId,
+        emails: &[Email],
+        phones: &[Phone],
+    ) -> StoreResult<MembershipChange>;
 }
 
 #[async_trait]

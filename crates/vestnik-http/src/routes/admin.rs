@@ -277,5 +277,6 @@ pub async fn revoke_key(
 ) -> ApiResult<Json<KeyView>> {
     let site = session.require(&site_id, Role::Owner)?;
     let key = state.store.revoke_api_key(&site, ApiKeyId(key_id)).await?;
+    state.keys.evict(key.id);
     Ok(Json(key.into()))
 }

@@ -1,7 +1,11 @@
 //! One file per API area. Each handler is thin: extract, call the store or engine, map.
 
 pub mod admin;
+pub mod contacts;
+pub mod events;
 pub mod health;
+pub mod lists;
 pub mod meta;
 pub mod multilead;
+pub mod orders;
 pub mod site;

@@ -80,7 +80,7 @@ pub async fn update_multilead(
     };
     let value = match seed_json::parse_body(&body) {
         Ok(v) => v,
-        Err(response) => return response,
+        Err(problem) => return seed_json::validation_failed(vec![problem]),
     };
     let mut reader =
         ObjectReader::new(&value, vec![json!("body")], &["email", "status", "site_id"]);
@@ -178,7 +178,7 @@ pub async fn multilead_bonus(
     }
     let value = match seed_json::parse_body(&body) {
         Ok(v) => v,
-        Err(response) => return response,
+        Err(problem) => return seed_json::validation_failed(vec![problem]),
     };
     let Some(items) = value.as_array() else {
         return seed_json::validation_failed(vec![FieldError::new(

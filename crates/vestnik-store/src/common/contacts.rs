@@ -6,16 +6,21 @@ macro_rules! impl_contact_stores {
         use async_trait::async_trait;
         use sqlx::types::Json;
         use sqlx::Row;
-        use vestnik_domain::store::{ContactStore, ListStore};
+        use std::collections::HashSet;
+        use vestnik_domain::contact::{
+            merge, ContactExport, ContactUpsert, ErasureReport, MembershipChange, OverwriteRule, UpsertOutcome,
+        };
+        use vestnik_domain::store::{AuditEntry, ContactStore, EventStore, ListStore};
         use vestnik_domain::{
             Bonus, Contact, ContactId, ContactList, Email, LeadStatus, ListId, NewContact, Phone, SiteId,
-            StoreError, StoreResult, Timestamp,
+            StoreError, StoreResult, Timestamp, ValidationError,
         };
         use $dialect as dialect;
 
         use crate::common::{conflict_message, CONTACT_COLUMNS};
         use crate::error::map_err;
         use crate::rows;
+        use crate::rows::Columns;
 
         #[async_trait]
         impl ContactStore for $store {
@@ -27,47 +32,11 @@ macro_rules! impl_contact_stores {
                 for c in contacts {
                     c.validate()?;
                 }
-                let sql = format!(
-                    "INSERT INTO contacts (site_id, email, phone, name, last_name, position, region, country, city, \
-                     address, company, birthday, sex, status, bonus, custom_fields, tags, email_subscription, \
-                     sms_subscription, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $20) \
-                     RETURNING {CONTACT_COLUMNS}"
-                );
                 let now = Timestamp::now().millis();
                 let mut tx = self.writes().begin().await.map_err(map_err("contact"))?;
                 let mut out = Vec::with_capacity(contacts.len());
                 for c in contacts {
-                    let f = &c.fields;
-                    let row = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
-                        .bind(site.as_str())
-                        .bind(c.email.as_ref().map(|e| e.as_str()))
-                        .bind(c.phone.as_ref().map(|p| p.as_str()))
-                        .bind(f.name.as_deref())
-                        .bind(f.last_name.as_deref())
-                        .bind(f.position.as_deref())
-                        .bind(f.region.as_deref())
-                        .bind(f.country.as_deref())
-                        .bind(f.city.as_deref())
-                        .bind(f.address.as_deref())
-                        .bind(f.company.as_deref())
-                        .bind(f.birthday.as_deref())
-                        .bind(f.sex.as_deref())
-                        .bind(c.status.as_str())
-                        .bind(c.bonus.as_str())
-                        .bind(Json(&c.custom_fields))
-                        .bind(Json(rows::unique_tags(&c.tags)))
-                        .bind(c.email_subscription.as_str())
-                        .bind(c.sms_subscription.as_str())
-                        .bind(now)
-                        .fetch_one(&mut *tx)
-                        .await
-                        .map_err(|e| match map_err("contact")(e) {
-                            StoreError::Conflict(_) => StoreError::Conflict(conflict_message(c)),
-                            StoreError::NotFound(_) => StoreError::NotFound(format!("site {site}")),
-                            other => other,
-                        })?;
-                    out.push(rows::contact(&row)?);
+                    out.push(insert_row(&mut tx, site, c, now).await?);
                 }
                 tx.commit().await.map_err(map_err("contact"))?;
                 Ok(out)
@@ -111,45 +80,8 @@ macro_rules! impl_contact_stores {
                 if c.email.is_none() && c.phone.is_none() {
                     return Err(vestnik_domain::ValidationError::new("email", "a contact needs an email or a phone").into());
                 }
-                let f = &c.fields;
-                let sql = format!(
-                    "UPDATE contacts SET email = $1, phone = $2, name = $3, last_name = $4, position = $5, region = $6, \
-                     country = $7, city = $8, address = $9, company = $10, birthday = $11, sex = $12, status = $13, \
-                     bonus = $14, custom_fields = $15, tags = $16, email_subscription = $17, sms_subscription = $18, \
-                     updated_at = $19 WHERE site_id = $20 AND id = $21 RETURNING {CONTACT_COLUMNS}"
-                );
-                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(c.email.as_ref().map(|e| e.as_str()))
-                    .bind(c.phone.as_ref().map(|p| p.as_str()))
-                    .bind(f.name.as_deref())
-                    .bind(f.last_name.as_deref())
-                    .bind(f.position.as_deref())
-                    .bind(f.region.as_deref())
-                    .bind(f.country.as_deref())
-                    .bind(f.city.as_deref())
-                    .bind(f.address.as_deref())
-                    .bind(f.company.as_deref())
-                    .bind(f.birthday.as_deref())
-                    .bind(f.sex.as_deref())
-                    .bind(c.status.as_str())
-                    .bind(c.bonus.as_str())
-                    .bind(Json(&c.custom_fields))
-                    .bind(Json(rows::unique_tags(&c.tags)))
-                    .bind(c.email_subscription.as_str())
-                    .bind(c.sms_subscription.as_str())
-                    .bind(Timestamp::now().millis())
-                    .bind(site.as_str())
-                    .bind(c.id.0)
-                    .fetch_optional(self.writes())
-                    .await
-                    .map_err(|e| match map_err("contact")(e) {
-                        StoreError::Conflict(_) => {
-                            StoreError::Conflict("another contact already has this email or phone".to_string())
-                        }
-                        other => other,
-                    })?
-                    .ok_or_else(|| StoreError::NotFound(format!("contact {}", c.id)))?;
-                rows::contact(&row)
+                let mut conn = self.writes().acquire().await.map_err(map_err("contact"))?;
+                update_row(&mut conn, site, c, Timestamp::now().millis()).await
             }
 
             async fn delete_contact(&self, site: &SiteId, id: ContactId) -> StoreResult<bool> {
@@ -200,6 +132,36 @@ macro_rules! impl_contact_stores {
                 }
                 tx.commit().await.map_err(map_err("contact"))?;
                 Ok(found)
+            }
+
+            async fn upsert_contacts(
+                &self,
+                site: &SiteId,
+                items: &[ContactUpsert],
+                rule: OverwriteRule,
+            ) -> StoreResult<Vec<StoreResult<(Contact, UpsertOutcome)>>> {
+                let now = Timestamp::now().millis();
+                // One transaction for the request, a savepoint per item: an item that fails rolls
+                // back to its savepoint alone, and a database failure anywhere stores nothing.
+                let mut tx = self.writes().begin().await.map_err(map_err("contact"))?;
+                let result = upsert_all(&mut tx, site, items, rule, now).await;
+                finish(tx, result, "contact").await
+            }
+
+            async fn export_contact(&self, site: &SiteId, id: ContactId, audit: &AuditEntry) -> StoreResult<ContactExport> {
+                let mut tx = self.writes().begin().await.map_err(map_err("contact"))?;
+                let result = export_in(&mut tx, site, id, audit).await;
+                let (contact, lists, events, orders) = finish(tx, result, "contact").await?;
+                // Behaviour state has its own reader; it is a cache of the events above, so
+                // reading it after the commit cannot contradict them in a way that matters.
+                let state = self.contact_state(site, id).await?;
+                Ok(ContactExport { contact, lists, state, events, orders })
+            }
+
+            async fn erase_contact(&self, site: &SiteId, id: ContactId, audit: &AuditEntry) -> StoreResult<ErasureReport> {
+                let mut tx = self.writes().begin().await.map_err(map_err("contact"))?;
+                let result = erase_in(&mut tx, site, id, audit).await;
+                finish(tx, result, "contact").await
             }
         }
 
@@ -301,6 +263,39 @@ macro_rules! impl_contact_stores {
                 .map(rows::list)
                 .collect()
             }
+
+            async fn get_list(&self, site: &SiteId, list: ListId) -> StoreResult<ContactList> {
+                sqlx::query("SELECT id, site_id, name, created_at FROM lists WHERE site_id = $1 AND id = $2")
+                    .bind(site.as_str())
+                    .bind(list.0)
+                    .fetch_optional(self.reads())
+                    .await
+                    .map_err(map_err("list"))?
+                    .as_ref()
+                    .map(rows::list)
+                    .transpose()?
+                    .ok_or_else(|| StoreError::NotFound(format!("list {list}")))
+            }
+
+            async fn add_to_list_by_identity(
+                &self,
+                site: &SiteId,
+                list: ListId,
+                emails: &[Email],
+                phones: &[Phone],
+            ) -> StoreResult<MembershipChange> {
+                change_membership(self, site, list, emails, phones, true).await
+            }
+
+            async fn remove_from_list_by_identity(
+                &self,
+                site: &SiteId,
+                list: ListId,
+                emails: &[Email],
+                phones: &[Phone],
+            ) -> StoreResult<MembershipChange> {
+                change_membership(self, site, list, emails, phones, false).await
+            }
         }
 
         async fn ensure_list(conn: &mut $conn, site: &SiteId, list: ListId) -> StoreResult<()> {
@@ -312,6 +307,447 @@ macro_rules! impl_contact_stores {
                 .map_err(map_err("list"))?
                 .map(|_| ())
                 .ok_or_else(|| StoreError::NotFound(format!("list {list}")))
+        }
+
+        type Exported = (Contact, Vec<ContactList>, Vec<serde_json::Value>, Vec<serde_json::Value>);
+
+        async fn export_in(conn: &mut $conn, site: &SiteId, id: ContactId, audit: &AuditEntry) -> StoreResult<Exported> {
+            let contact = contact_in(&mut *conn, site, id).await?;
+            let events = sqlx::query(
+                "SELECT id, event_type, key_value, params, received_at FROM events \
+                 WHERE site_id = $1 AND contact_id = $2 ORDER BY id",
+            )
+            .bind(site.as_str())
+            .bind(id.0)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(map_err("event"))?
+            .iter()
+            .map(|r| {
+                Ok(serde_json::json!({
+                    "id": r.int("id")?,
+                    "event_type": r.text("event_type")?,
+                    "key_value": r.text("key_value")?,
+                    "params": r.json("params")?,
+                    "received_at": Timestamp(r.int("received_at")?),
+                }))
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+            let orders = sqlx::query(
+                "SELECT order_id, email, phone, items, total, status, created_at, updated_at FROM orders \
+                 WHERE site_id = $1 AND (contact_id = $2 OR email = $3 OR phone = $4) ORDER BY id",
+            )
+            .bind(site.as_str())
+            .bind(id.0)
+            .bind(contact.email.as_ref().map(|e| e.as_str()))
+            .bind(contact.phone.as_ref().map(|p| p.as_str()))
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(map_err("order"))?
+            .iter()
+            .map(|r| {
+                Ok(serde_json::json!({
+                    "order_id": r.text("order_id")?,
+                    "email": r.opt_text("email")?,
+                    "phone": r.opt_text("phone")?,
+                    "items": r.json("items")?,
+                    "total": r.text("total")?,
+                    "status": r.text("status")?,
+                    "created_at": Timestamp(r.int("created_at")?),
+                    "updated_at": Timestamp(r.int("updated_at")?),
+                }))
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+            let lists = lists_of(&mut *conn, site, id).await?;
+            write_audit(&mut *conn, audit, audit.details.clone()).await?;
+            Ok((contact, lists, events, orders))
+        }
+
+        async fn erase_in(conn: &mut $conn, site: &SiteId, id: ContactId, audit: &AuditEntry) -> StoreResult<ErasureReport> {
+            let contact = contact_in(&mut *conn, site, id).await?;
+            let email = contact.email.as_ref().map(|e| e.as_str());
+            let phone = contact.phone.as_ref().map(|p| p.as_str());
+            // Events name the person by contact, or by the locator they arrived with.
+            let events_deleted = sqlx::query(
+                "DELETE FROM events WHERE site_id = $1 AND (contact_id = $2 OR key_value = $3 OR key_value = $4)",
+            )
+            .bind(site.as_str())
+            .bind(id.0)
+            .bind(email)
+            .bind(phone)
+            .execute(&mut *conn)
+            .await
+            .map_err(map_err("event"))?
+            .rows_affected();
+            // Orders are the shop's accounting and stay; only what identifies the person goes.
+            // This runs before the contact's deletion, which would unlink them (SET NULL).
+            let orders_anonymised = sqlx::query(
+                "UPDATE orders SET email = NULL, phone = NULL, updated_at = $5 \
+                 WHERE site_id = $1 AND (contact_id = $2 OR email = $3 OR phone = $4)",
+            )
+            .bind(site.as_str())
+            .bind(id.0)
+            .bind(email)
+            .bind(phone)
+            .bind(Timestamp::now().millis())
+            .execute(&mut *conn)
+            .await
+            .map_err(map_err("order"))?
+            .rows_affected();
+            sqlx::query("DELETE FROM contacts WHERE site_id = $1 AND id = $2")
+                .bind(site.as_str())
+                .bind(id.0)
+                .execute(&mut *conn)
+                .await
+                .map_err(map_err("contact"))?;
+            let report = ErasureReport { contact_id: id, events_deleted, orders_anonymised };
+            let mut details = match &audit.details {
+                serde_json::Value::Object(m) => m.clone(),
+                _ => serde_json::Map::new(),
+            };
+            details.insert("events_deleted".into(), events_deleted.into());
+            details.insert("orders_anonymised".into(), orders_anonymised.into());
+            write_audit(&mut *conn, audit, serde_json::Value::Object(details)).await?;
+            Ok(report)
+        }
+
+        async fn upsert_all(
+            conn: &mut $conn,
+            site: &SiteId,
+            items: &[ContactUpsert],
+            rule: OverwriteRule,
+            now: i64,
+        ) -> StoreResult<Vec<StoreResult<(Contact, UpsertOutcome)>>> {
+            use sqlx::Connection;
+            let mut out = Vec::with_capacity(items.len());
+            for item in items {
+                if let Err(e) = item.validate() {
+                    out.push(Err(e.into()));
+                    continue;
+                }
+                let mut item_tx = conn.begin().await.map_err(map_err("contact"))?;
+                match upsert_one(&mut item_tx, site, item, rule, now).await {
+                    Ok(done) => {
+                        item_tx.commit().await.map_err(map_err("contact"))?;
+                        out.push(Ok(done));
+                    }
+                    Err(e @ (StoreError::Invalid(_) | StoreError::Conflict(_) | StoreError::NotFound(_))) => {
+                        item_tx.rollback().await.map_err(map_err("contact"))?;
+                        out.push(Err(e));
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(out)
+        }
+
+        /// Commits on success and rolls back at once on failure. A dropped transaction is only
+        /// rolled back when its connection is next used; until then PostgreSQL keeps it "idle in
+        /// transaction", holding its locks (a migration or DROP SCHEMA then waits forever).
+        async fn finish<T>(
+            tx: sqlx::Transaction<'_, <$conn as sqlx::Connection>::Database>,
+            result: StoreResult<T>,
+            what: &str,
+        ) -> StoreResult<T> {
+            match result {
+                Ok(value) => {
+                    tx.commit().await.map_err(map_err(what))?;
+                    Ok(value)
+                }
+                Err(e) => {
+                    if let Err(rollback) = tx.rollback().await {
+                        tracing::warn!(error = %rollback, "rollback after a failed {what} write");
+                    }
+                    Err(e)
+                }
+            }
+        }
+
+        fn insert_sql() -> String {
+            format!(
+                "INSERT INTO contacts (site_id, email, phone, name, last_name, position, region, country, city, \
+                 address, company, birthday, sex, status, bonus, custom_fields, tags, email_subscription, \
+                 sms_subscription, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $20) \
+                 RETURNING {CONTACT_COLUMNS}"
+            )
+        }
+
+        async fn insert_row(conn: &mut $conn, site: &SiteId, c: &NewContact, now: i64) -> StoreResult<Contact> {
+            let f = &c.fields;
+            let row = sqlx::query(sqlx::AssertSqlSafe(insert_sql()))
+                .bind(site.as_str())
+                .bind(c.email.as_ref().map(|e| e.as_str()))
+                .bind(c.phone.as_ref().map(|p| p.as_str()))
+                .bind(f.name.as_deref())
+                .bind(f.last_name.as_deref())
+                .bind(f.position.as_deref())
+                .bind(f.region.as_deref())
+                .bind(f.country.as_deref())
+                .bind(f.city.as_deref())
+                .bind(f.address.as_deref())
+                .bind(f.company.as_deref())
+                .bind(f.birthday.as_deref())
+                .bind(f.sex.as_deref())
+                .bind(c.status.as_str())
+                .bind(c.bonus.as_str())
+                .bind(Json(&c.custom_fields))
+                .bind(Json(rows::unique_tags(&c.tags)))
+                .bind(c.email_subscription.as_str())
+                .bind(c.sms_subscription.as_str())
+                .bind(now)
+                .fetch_one(conn)
+                .await
+                .map_err(|e| match map_err("contact")(e) {
+                    StoreError::Conflict(_) => StoreError::Conflict(conflict_message(c)),
+                    StoreError::NotFound(_) => StoreError::NotFound(format!("site {site}")),
+                    other => other,
+                })?;
+            rows::contact(&row)
+        }
+
+        async fn update_row(conn: &mut $conn, site: &SiteId, c: &Contact, now: i64) -> StoreResult<Contact> {
+            if c.email.is_none() && c.phone.is_none() {
+                return Err(ValidationError::new("email", "a contact needs an email or a phone").into());
+            }
+            let f = &c.fields;
+            let sql = format!(
+                "UPDATE contacts SET email = $1, phone = $2, name = $3, last_name = $4, position = $5, region = $6, \
+                 country = $7, city = $8, address = $9, company = $10, birthday = $11, sex = $12, status = $13, \
+                 bonus = $14, custom_fields = $15, tags = $16, email_subscription = $17, sms_subscription = $18, \
+                 updated_at = $19 WHERE site_id = $20 AND id = $21 RETURNING {CONTACT_COLUMNS}"
+            );
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(c.email.as_ref().map(|e| e.as_str()))
+                .bind(c.phone.as_ref().map(|p| p.as_str()))
+                .bind(f.name.as_deref())
+                .bind(f.last_name.as_deref())
+                .bind(f.position.as_deref())
+                .bind(f.region.as_deref())
+                .bind(f.country.as_deref())
+                .bind(f.city.as_deref())
+                .bind(f.address.as_deref())
+                .bind(f.company.as_deref())
+                .bind(f.birthday.as_deref())
+                .bind(f.sex.as_deref())
+                .bind(c.status.as_str())
+                .bind(c.bonus.as_str())
+                .bind(Json(&c.custom_fields))
+                .bind(Json(rows::unique_tags(&c.tags)))
+                .bind(c.email_subscription.as_str())
+                .bind(c.sms_subscription.as_str())
+                .bind(now)
+                .bind(site.as_str())
+                .bind(c.id.0)
+                .fetch_optional(conn)
+                .await
+                .map_err(|e| match map_err("contact")(e) {
+                    StoreError::Conflict(_) => {
+                        StoreError::Conflict("another contact already has this email or phone".to_string())
+                    }
+                    other => other,
+                })?
+                .ok_or_else(|| StoreError::NotFound(format!("contact {}", c.id)))?;
+            rows::contact(&row)
+        }
+
+        async fn contact_in(conn: &mut $conn, site: &SiteId, id: ContactId) -> StoreResult<Contact> {
+            let sql = format!("SELECT {CONTACT_COLUMNS} FROM contacts WHERE site_id = $1 AND id = $2");
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(site.as_str())
+                .bind(id.0)
+                .fetch_optional(conn)
+                .await
+                .map_err(map_err("contact"))?
+                .ok_or_else(|| StoreError::NotFound(format!("contact {id}")))?;
+            rows::contact(&row)
+        }
+
+        /// `col` is `email` or `phone`, never input.
+        async fn contact_by(conn: &mut $conn, site: &SiteId, col: &str, value: &str) -> StoreResult<Option<Contact>> {
+            let sql = format!("SELECT {CONTACT_COLUMNS} FROM contacts WHERE site_id = $1 AND {col} = $2");
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(site.as_str())
+                .bind(value)
+                .fetch_optional(conn)
+                .await
+                .map_err(map_err("contact"))?
+                .as_ref()
+                .map(rows::contact)
+                .transpose()
+        }
+
+        /// `col` is `email` or `phone`, never input.
+        async fn contact_id_by(conn: &mut $conn, site: &SiteId, col: &str, value: &str) -> StoreResult<Option<ContactId>> {
+            let sql = format!("SELECT id FROM contacts WHERE site_id = $1 AND {col} = $2");
+            Ok(sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(site.as_str())
+                .bind(value)
+                .fetch_optional(conn)
+                .await
+                .map_err(map_err("contact"))?
+                .map(|r| ContactId(r.get::<i64, _>(0))))
+        }
+
+        async fn lists_of(conn: &mut $conn, site: &SiteId, contact: ContactId) -> StoreResult<Vec<ContactList>> {
+            sqlx::query(
+                "SELECT l.id, l.site_id, l.name, l.created_at FROM lists l JOIN list_members m ON m.list_id = l.id \
+                 WHERE l.site_id = $1 AND m.contact_id = $2 ORDER BY l.name",
+            )
+            .bind(site.as_str())
+            .bind(contact.0)
+            .fetch_all(conn)
+            .await
+            .map_err(map_err("list"))?
+            .iter()
+            .map(rows::list)
+            .collect()
+        }
+
+        async fn write_audit(conn: &mut $conn, entry: &AuditEntry, details: serde_json::Value) -> StoreResult<()> {
+            sqlx::query(
+                "INSERT INTO audit_log (site_id, actor, action, subject, details, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(entry.site_id.as_str())
+            .bind(&entry.actor)
+            .bind(&entry.action)
+            .bind(&entry.subject)
+            .bind(Json(&details))
+            .bind(Timestamp::now().millis())
+            .execute(conn)
+            .await
+            .map_err(map_err("audit entry"))?;
+            Ok(())
+        }
+
+        /// One upsert item inside its own savepoint; any error leaves the savepoint to be
+        /// rolled back by the caller.
+        async fn upsert_one(
+            conn: &mut $conn,
+            site: &SiteId,
+            item: &ContactUpsert,
+            rule: OverwriteRule,
+            now: i64,
+        ) -> StoreResult<(Contact, UpsertOutcome)> {
+            let by_email = match &item.email {
+                Some(e) => contact_by(&mut *conn, site, "email", e.as_str()).await?,
+                None => None,
+            };
+            let by_phone = match &item.phone {
+                Some(p) => contact_by(&mut *conn, site, "phone", p.as_str()).await?,
+                None => None,
+            };
+            let existing = match (by_email, by_phone) {
+                (Some(a), Some(b)) if a.id != b.id => {
+                    return Err(StoreError::Conflict(format!(
+                        "the email and the phone belong to two different contacts ({} and {}); \
+                         send the email or the phone alone, or erase one of the two contacts",
+                        a.id, b.id
+                    )));
+                }
+                (Some(a), _) => Some(a),
+                (None, b) => b,
+            };
+            let (contact, mut outcome) = match existing {
+                None => (insert_row(&mut *conn, site, &item.to_new_contact(), now).await?, UpsertOutcome::Created),
+                Some(old) => {
+                    let merged = merge(&old, item, rule);
+                    if merged == old {
+                        (old, UpsertOutcome::Unchanged)
+                    } else {
+                        (update_row(&mut *conn, site, &merged, now).await?, UpsertOutcome::Updated)
+                    }
+                }
+            };
+            let mut joined = HashSet::new();
+            for name in &item.lists {
+                let name = name.trim();
+                let list = sqlx::query("SELECT id FROM lists WHERE site_id = $1 AND name = $2")
+                    .bind(site.as_str())
+                    .bind(name)
+                    .fetch_optional(&mut *conn)
+                    .await
+                    .map_err(map_err("list"))?
+                    .map(|r| ListId(r.get::<i64, _>(0)))
+                    // Not created on the fly: a typo in an import would otherwise become a list
+                    // that no campaign targets, and the contact would silently miss mailings.
+                    .ok_or_else(|| {
+                        StoreError::Invalid(ValidationError::new(
+                            "lists",
+                            format!("there is no list named `{name}`; create it first with POST /api/v1/lists"),
+                        ))
+                    })?;
+                if joined.insert(list) {
+                    let added = dialect::insert_members(&mut *conn, list, &[contact.id], Timestamp(now)).await?;
+                    if added > 0 && outcome == UpsertOutcome::Unchanged {
+                        outcome = UpsertOutcome::Updated;
+                    }
+                }
+            }
+            Ok((contact, outcome))
+        }
+
+        async fn change_membership(
+            store: &$store,
+            site: &SiteId,
+            list: ListId,
+            emails: &[Email],
+            phones: &[Phone],
+            add: bool,
+        ) -> StoreResult<MembershipChange> {
+            let mut tx = store.writes().begin().await.map_err(map_err("list"))?;
+            let result = membership_in(&mut tx, site, list, emails, phones, add).await;
+            finish(tx, result, "list").await
+        }
+
+        async fn membership_in(
+            conn: &mut $conn,
+            site: &SiteId,
+            list: ListId,
+            emails: &[Email],
+            phones: &[Phone],
+            add: bool,
+        ) -> StoreResult<MembershipChange> {
+            ensure_list(&mut *conn, site, list).await?;
+            let mut change = MembershipChange::default();
+            let mut ids = Vec::new();
+            let mut seen_ids = HashSet::new();
+            let mut seen_emails = HashSet::new();
+            for e in emails {
+                if !seen_emails.insert(e) {
+                    continue;
+                }
+                match contact_id_by(&mut *conn, site, "email", e.as_str()).await? {
+                    Some(id) => {
+                        if seen_ids.insert(id) {
+                            ids.push(id);
+                        }
+                    }
+                    None => change.unmatched_emails.push(e.clone()),
+                }
+            }
+            let mut seen_phones = HashSet::new();
+            for p in phones {
+                if !seen_phones.insert(p) {
+                    continue;
+                }
+                match contact_id_by(&mut *conn, site, "phone", p.as_str()).await? {
+                    Some(id) => {
+                        if seen_ids.insert(id) {
+                            ids.push(id);
+                        }
+                    }
+                    None => change.unmatched_phones.push(p.clone()),
+                }
+            }
+            change.matched = ids.len() as u64;
+            change.changed = if add {
+                dialect::insert_members(&mut *conn, list, &ids, Timestamp::now()).await?
+            } else {
+                dialect::delete_members(&mut *conn, list, &ids).await?
+            };
+            Ok(change)
         }
     };
 }

@@ -1,50 +1,499 @@
-//! `EventStore` on both backends.
+//! `EventStore` on both backends. `$lock` is appended to the contact-state read inside the
+//! ingest transaction: `FOR UPDATE` on PostgreSQL (nodes ingest concurrently), nothing on
+//! SQLite (its one writer already serialises). `$anon` picks `?` placeholders for the large
+//! multi-row statements (SQLite) instead of `$N` (PostgreSQL).
 
 macro_rules! impl_event_store {
-    ($store:ty) => {
+    ($store:ty, $conn:ty, $lock:literal, $anon:literal) => {
         use async_trait::async_trait;
-        use vestnik_domain::store::EventStore;
-        use vestnik_domain::{ContactId, ContactState, SiteId, StoreResult, Timestamp};
+        use sqlx::types::Json;
+        use sqlx::Row;
+        use std::collections::{BTreeMap, BTreeSet};
+                use vestnik_domain::store::{EventStore, OutboxRow};
+        use vestnik_domain::{
+            ContactId, ContactState, EventToStore, EventTypeInfo, Ingested, SiteId, StoreResult,
+            Timestamp,
+        };
 
-        use crate::error::map_err;
+        use crate::error::{internal, map_err};
         use crate::rows::Columns;
+
+        const STATE_COLUMNS: &str = "viewed, cart, recycle_state_id, wishlist, last_search, \
+             last_search_found, last_category_id, last_activity_at";
+
+        fn state_from_row(r: &impl Columns, contact: ContactId) -> StoreResult<ContactState> {
+            let list = |col: &str| -> StoreResult<Vec<serde_json::Value>> {
+                Ok(match r.json(col)? {
+                    serde_json::Value::Array(items) => items,
+                    _ => Vec::new(),
+                })
+            };
+            Ok(ContactState {
+                contact_id: Some(contact),
+                viewed: list("viewed")?,
+                cart: list("cart")?,
+                recycle_state_id: r.opt_text("recycle_state_id")?,
+                wishlist: list("wishlist")?,
+                last_search: r.opt_text("last_search")?,
+                last_search_found: r.opt_bool("last_search_found")?,
+                last_category_id: r.opt_text("last_category_id")?,
+                last_activity_at: r.opt_int("last_activity_at")?.map(Timestamp),
+            })
+        }
+
+        /// Rows per multi-row statement: under SQLite's 32 766 and PostgreSQL's 65 535 parameters.
+        const ROWS_PER_STATEMENT: usize = 500;
+
+        /// Marks events whose idempotency key was stored before (or appears earlier in this
+        /// batch) and returns the indexes of those to store. An in-batch repeat is recorded as
+        /// `Duplicate { event_id: -(first index + 1) }` until the first copy has its id.
+        async fn skip_duplicates(
+            conn: &mut $conn,
+            batch: &[EventToStore],
+            out: &mut [Option<Ingested>],
+        ) -> StoreResult<Vec<usize>> {
+            let mut keep = Vec::with_capacity(batch.len());
+            let mut first_with_key: std::collections::HashMap<(&str, &str), usize> = Default::default();
+            for (i, item) in batch.iter().enumerate() {
+                if let Some(key) = item.event.idempotency_key.as_deref() {
+                    if let Some(&first) = first_with_key.get(&(item.site_id.as_str(), key)) {
+                        out[i] = Some(Ingested::Duplicate { event_id: -(first as i64) - 1 });
+                        continue;
+                    }
+                    let existing = sqlx::query("SELECT id FROM events WHERE site_id = $1 AND idempotency_key = $2")
+                        .bind(item.site_id.as_str())
+                        .bind(key)
+                        .fetch_optional(&mut *conn)
+                        .await
+                        .map_err(map_err("event"))?;
+                    if let Some(row) = existing {
+                        out[i] = Some(Ingested::Duplicate { event_id: row.get(0) });
+                        continue;
+                    }
+                    first_with_key.insert((item.site_id.as_str(), key), i);
+                }
+                keep.push(i);
+            }
+            Ok(keep)
+        }
+
+        /// Contact ids by one locator column for many values of one site.
+        async fn lookup(
+            conn: &mut $conn,
+            site: &SiteId,
+            col: &str,
+            values: &[&str],
+            found: &mut std::collections::HashMap<(SiteId, String, String), ContactId>,
+        ) -> StoreResult<()> {
+            for chunk in values.chunks(ROWS_PER_STATEMENT) {
+                let sql = format!(
+                    "SELECT id, {col} FROM contacts WHERE site_id = {} AND {col} IN ({})",
+                    crate::common::placeholder(1, $anon),
+                    crate::common::in_list(chunk.len(), 2, $anon)
+                );
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(site.as_str());
+                for v in chunk {
+                    q = q.bind(*v);
+                }
+                for row in q.fetch_all(&mut *conn).await.map_err(map_err("contact"))? {
+                    let value: String = row.get(1);
+                    found.insert((site.clone(), col.to_string(), value), ContactId(row.get(0)));
+                }
+            }
+            Ok(())
+        }
+
+        /// The contact each event's locators name (email wins over phone), creating unknown
+        /// ones; `None` for events without a locator.
+        async fn resolve_contacts(
+            conn: &mut $conn,
+            items: &[&EventToStore],
+            now: i64,
+        ) -> StoreResult<Vec<Option<ContactId>>> {
+            use std::collections::{HashMap, HashSet};
+            let mut found: HashMap<(SiteId, String, String), ContactId> = HashMap::new();
+            let find = |found: &HashMap<(SiteId, String, String), ContactId>, item: &EventToStore| {
+                let e = &item.event;
+                e.email
+                    .as_ref()
+                    .and_then(|v| found.get(&(item.site_id.clone(), "email".to_string(), v.to_string())))
+                    .or_else(|| {
+                        e.phone
+                            .as_ref()
+                            .and_then(|v| found.get(&(item.site_id.clone(), "phone".to_string(), v.to_string())))
+                    })
+                    .copied()
+            };
+            let sites: HashSet<&SiteId> = items.iter().map(|i| &i.site_id).collect();
+            for site in sites {
+                let of_site = || items.iter().filter(|i| &i.site_id == site);
+                let emails: HashSet<&str> = of_site().filter_map(|i| i.event.email.as_ref().map(|e| e.as_str())).collect();
+                let phones: HashSet<&str> = of_site().filter_map(|i| i.event.phone.as_ref().map(|p| p.as_str())).collect();
+                lookup(conn, site, "email", &emails.into_iter().collect::<Vec<_>>(), &mut found).await?;
+                lookup(conn, site, "phone", &phones.into_iter().collect::<Vec<_>>(), &mut found).await?;
+            }
+            // Create the unknown ones, one row per person (keyed by email, else phone).
+            let mut new_people: Vec<&EventToStore> = Vec::new();
+            let mut planned: HashSet<(SiteId, String)> = HashSet::new();
+            for item in items {
+                let e = &item.event;
+                if (e.email.is_some() || e.phone.is_some()) && find(&found, item).is_none() {
+                    let identity = e.email.as_ref().map(|v| v.to_string()).or_else(|| e.phone.as_ref().map(|v| v.to_string()));
+                    if let Some(identity) = identity {
+                        if planned.insert((item.site_id.clone(), identity)) {
+                            new_people.push(item);
+                        }
+                    }
+                }
+            }
+            for chunk in new_people.chunks(ROWS_PER_STATEMENT) {
+                let sql = format!(
+                    "INSERT INTO contacts (site_id, email, phone, created_at, updated_at) VALUES {} \
+                     ON CONFLICT DO NOTHING RETURNING id, site_id, email, phone",
+                    crate::common::values_list(chunk.len(), 5, 1, $anon)
+                );
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for item in chunk {
+                    q = q
+                        .bind(item.site_id.as_str())
+                        .bind(item.event.email.as_ref().map(|e| e.as_str()))
+                        .bind(item.event.phone.as_ref().map(|p| p.as_str()))
+                        .bind(now)
+                        .bind(now);
+                }
+                for row in q.fetch_all(&mut *conn).await.map_err(map_err("contact"))? {
+                    let id = ContactId(row.get(0));
+                    let site = SiteId::from_trusted(row.get(1));
+                    for col in ["email", "phone"] {
+                        if let Some(v) = row.get::<Option<String>, _>(col) {
+                            found.entry((site.clone(), col.to_string(), v)).or_insert(id);
+                        }
+                    }
+                }
+            }
+            let mut out = Vec::with_capacity(items.len());
+            for item in items {
+                let e = &item.event;
+                if e.email.is_none() && e.phone.is_none() {
+                    out.push(None);
+                    continue;
+                }
+                match find(&found, item) {
+                    Some(id) => out.push(Some(id)),
+                    // Its insert hit another contact's phone or email (or another node's
+                    // concurrent insert): look once more, one by one.
+                    None => {
+                        let id = resolve_one(conn, item, now).await?;
+                        out.push(Some(id));
+                    }
+                }
+            }
+            Ok(out)
+        }
+
+        /// The slow path of `resolve_contacts` for a single event.
+        async fn resolve_one(conn: &mut $conn, item: &EventToStore, now: i64) -> StoreResult<ContactId> {
+            let e = &item.event;
+            for _ in 0..2 {
+                for (col, value) in [("email", e.email.as_ref().map(|v| v.as_str())), ("phone", e.phone.as_ref().map(|v| v.as_str()))] {
+                    let Some(value) = value else { continue };
+                    let sql = format!("SELECT id FROM contacts WHERE site_id = $1 AND {col} = $2");
+                    if let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .bind(item.site_id.as_str())
+                        .bind(value)
+                        .fetch_optional(&mut *conn)
+                        .await
+                        .map_err(map_err("contact"))?
+                    {
+                        return Ok(ContactId(row.get(0)));
+                    }
+                }
+                // Email and phone may each belong to nobody yet while together they clash
+                // with nobody either: create with the email only if the pair conflicts.
+                let created = sqlx::query(
+                    "INSERT INTO contacts (site_id, email, phone, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $4) ON CONFLICT DO NOTHING RETURNING id",
+                )
+                .bind(item.site_id.as_str())
+                .bind(e.email.as_ref().map(|v| v.as_str()))
+                .bind(e.phone.as_ref().map(|v| v.as_str()))
+                .bind(now)
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(map_err("contact"))?;
+                if let Some(row) = created {
+                    return Ok(ContactId(row.get(0)));
+                }
+            }
+            Err(internal("a contact could neither be found nor created"))
+        }
+
+        /// Applies every event's state change, in order, with one read and one write per batch.
+        async fn update_states(
+            conn: &mut $conn,
+            items: &[&EventToStore],
+            contacts: &[Option<ContactId>],
+        ) -> StoreResult<()> {
+            use std::collections::HashMap;
+            let mut ids: Vec<ContactId> = contacts.iter().flatten().copied().collect();
+            ids.sort_unstable();
+            ids.dedup();
+            let mut states: HashMap<ContactId, (SiteId, ContactState)> = HashMap::new();
+            for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+                let sql = format!(
+                    "SELECT contact_id, {STATE_COLUMNS} FROM contact_state WHERE contact_id IN ({}){}",
+                    crate::common::in_list(chunk.len(), 1, $anon),
+                    $lock
+                );
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for id in chunk {
+                    q = q.bind(id.0);
+                }
+                for row in q.fetch_all(&mut *conn).await.map_err(map_err("contact state"))? {
+                    let id = ContactId(row.get(0));
+                    states.insert(id, (SiteId::from_trusted(String::new()), state_from_row(&row, id)?));
+                }
+            }
+            for (item, contact) in items.iter().zip(contacts) {
+                let Some(contact) = contact else { continue };
+                let entry = states
+                    .entry(*contact)
+                    .or_insert_with(|| (item.site_id.clone(), ContactState::default()));
+                entry.0 = item.site_id.clone();
+                entry.1.apply(&item.event.change, item.received_at);
+            }
+            let all: Vec<(ContactId, (SiteId, ContactState))> = states.into_iter().collect();
+            for chunk in all.chunks(ROWS_PER_STATEMENT) {
+                let sql = format!(
+                    "INSERT INTO contact_state (contact_id, site_id, viewed, cart, recycle_state_id, wishlist, \
+                         last_search, last_search_found, last_category_id, last_activity_at) VALUES {} \
+                     ON CONFLICT (contact_id) DO UPDATE SET viewed = excluded.viewed, cart = excluded.cart, \
+                         recycle_state_id = excluded.recycle_state_id, wishlist = excluded.wishlist, \
+                         last_search = excluded.last_search, last_search_found = excluded.last_search_found, \
+                         last_category_id = excluded.last_category_id, last_activity_at = excluded.last_activity_at",
+                    crate::common::values_list(chunk.len(), 10, 1, $anon)
+                );
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for (id, (site, state)) in chunk {
+                    q = q
+                        .bind(id.0)
+                        .bind(site.as_str())
+                        .bind(Json(&state.viewed))
+                        .bind(Json(&state.cart))
+                        .bind(state.recycle_state_id.as_deref())
+                        .bind(Json(&state.wishlist))
+                        .bind(state.last_search.as_deref())
+                        .bind(state.last_search_found)
+                        .bind(state.last_category_id.as_deref())
+                        .bind(state.last_activity_at.map(Timestamp::millis));
+                }
+                q.execute(&mut *conn).await.map_err(map_err("contact state"))?;
+            }
+            Ok(())
+        }
+
+        /// Counts and param names per (site, type) for one batch, merged into the registry.
+        async fn register_types(
+            conn: &mut $conn,
+            seen: BTreeMap<(SiteId, String), (bool, i64, BTreeSet<String>)>,
+            now: i64,
+        ) -> StoreResult<()> {
+            for ((site, key), (is_standard, count, params)) in seen {
+                let known = sqlx::query("SELECT params FROM event_types WHERE site_id = $1 AND key = $2")
+                    .bind(site.as_str())
+                    .bind(&key)
+                    .fetch_optional(&mut *conn)
+                    .await
+                    .map_err(map_err("event type"))?;
+                let mut all = params;
+                if let Some(row) = known {
+                    if let serde_json::Value::Array(names) = row.json("params")? {
+                        all.extend(names.into_iter().filter_map(|n| n.as_str().map(str::to_string)));
+                    }
+                }
+                let names: Vec<String> = all.into_iter().collect();
+                sqlx::query(
+                    "INSERT INTO event_types (site_id, key, is_standard, params, event_count, first_seen_at, last_seen_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $6) \
+                     ON CONFLICT (site_id, key) DO UPDATE SET params = excluded.params, \
+                         event_count = event_types.event_count + excluded.event_count, last_seen_at = excluded.last_seen_at",
+                )
+                .bind(site.as_str())
+                .bind(&key)
+                .bind(is_standard)
+                .bind(Json(&names))
+                .bind(count)
+                .bind(now)
+                .execute(&mut *conn)
+                .await
+                .map_err(map_err("event type"))?;
+            }
+            Ok(())
+        }
 
         #[async_trait]
         impl EventStore for $store {
             async fn contact_state(&self, site: &SiteId, contact: ContactId) -> StoreResult<ContactState> {
-                let row = sqlx::query(
-                    "SELECT viewed, cart, recycle_state_id, wishlist, last_search, last_search_found, \
-                         last_category_id, last_activity_at \
-                     FROM contact_state WHERE site_id = $1 AND contact_id = $2",
+                let sql = format!("SELECT {STATE_COLUMNS} FROM contact_state WHERE site_id = $1 AND contact_id = $2");
+                match sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(site.as_str())
+                    .bind(contact.0)
+                    .fetch_optional(self.reads())
+                    .await
+                    .map_err(map_err("contact state"))?
+                {
+                    Some(row) => state_from_row(&row, contact),
+                    None => Ok(ContactState { contact_id: Some(contact), ..Default::default() }),
+                }
+            }
+
+            async fn ingest(&self, batch: &[EventToStore]) -> StoreResult<Vec<Ingested>> {
+                // A handful of multi-row statements per batch rather than several per event:
+                // statement round trips, not SQL work, bound ingestion on both drivers.
+                let now = Timestamp::now().millis();
+                let mut tx = self.writes().begin().await.map_err(map_err("event"))?;
+                let mut out: Vec<Option<Ingested>> = vec![None; batch.len()];
+                let keep = skip_duplicates(&mut tx, batch, &mut out).await?;
+                let items: Vec<&EventToStore> = keep.iter().map(|&i| &batch[i]).collect();
+                let contacts = resolve_contacts(&mut tx, &items, now).await?;
+
+                let mut event_ids = Vec::with_capacity(items.len());
+                for chunk in items.chunks(ROWS_PER_STATEMENT) {
+                    let sql = format!(
+                        "INSERT INTO events (site_id, event_type, key_value, contact_id, params, idempotency_key, received_at) \
+                         VALUES {} RETURNING id",
+                        crate::common::values_list(chunk.len(), 7, 1, $anon)
+                    );
+                    let offset = event_ids.len();
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                    for (n, item) in chunk.iter().enumerate() {
+                        let e = &item.event;
+                        q = q
+                            .bind(item.site_id.as_str())
+                            .bind(e.event_type.as_str())
+                            .bind(e.key_value.as_str())
+                            .bind(contacts[offset + n].map(|c| c.0))
+                            .bind(Json(&e.params))
+                            .bind(e.idempotency_key.as_deref())
+                            .bind(item.received_at.millis());
+                    }
+                    let mut ids: Vec<i64> = q
+                        .fetch_all(&mut *tx)
+                        .await
+                        .map_err(map_err("event"))?
+                        .iter()
+                        .map(|r| r.get(0))
+                        .collect();
+                    // Ids are assigned in VALUES order within one statement; RETURNING's order is not promised.
+                    ids.sort_unstable();
+                    event_ids.extend(ids);
+                }
+
+                update_states(&mut tx, &items, &contacts).await?;
+
+                for (chunk_no, chunk) in items.chunks(ROWS_PER_STATEMENT).enumerate() {
+                    let sql = format!(
+                        "INSERT INTO outbox (site_id, topic, ref_id, payload, created_at) VALUES {}",
+                        crate::common::values_list(chunk.len(), 5, 1, $anon)
+                    );
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                    for (n, item) in chunk.iter().enumerate() {
+                        let at = chunk_no * ROWS_PER_STATEMENT + n;
+                        q = q
+                            .bind(item.site_id.as_str())
+                            .bind("event")
+                            .bind(event_ids[at])
+                            .bind(Json(serde_json::json!({
+                                "event_type": item.event.event_type,
+                                "key_value": item.event.key_value,
+                                "contact_id": contacts[at].map(|c| c.0),
+                            })))
+                            .bind(now);
+                    }
+                    q.execute(&mut *tx).await.map_err(map_err("outbox"))?;
+                }
+
+                let mut seen: BTreeMap<(SiteId, String), (bool, i64, BTreeSet<String>)> = BTreeMap::new();
+                for item in &items {
+                    let entry = seen
+                        .entry((item.site_id.clone(), item.event.event_type.clone()))
+                        .or_insert_with(|| (item.event.standard.is_some(), 0, BTreeSet::new()));
+                    entry.1 += 1;
+                    entry.2.extend(item.event.params.keys().cloned());
+                }
+                register_types(&mut tx, seen, now).await?;
+                tx.commit().await.map_err(map_err("event"))?;
+
+                for (n, &i) in keep.iter().enumerate() {
+                    out[i] = Some(Ingested::Stored { event_id: event_ids[n], contact_id: contacts[n] });
+                }
+                // A key repeated inside the batch points at the copy that was stored.
+                let mut resolved = Vec::with_capacity(batch.len());
+                for (i, o) in out.iter().enumerate() {
+                    resolved.push(match o {
+                        Some(Ingested::Duplicate { event_id }) if *event_id < 0 => {
+                            let first = (-event_id - 1) as usize;
+                            match out[first] {
+                                Some(Ingested::Stored { event_id, .. }) => Ingested::Duplicate { event_id },
+                                _ => return Err(internal(format!("event {i} duplicates an event that was not stored"))),
+                            }
+                        }
+                        Some(o) => *o,
+                        None => return Err(internal(format!("event {i} got no outcome"))),
+                    });
+                }
+                Ok(resolved)
+            }
+
+            async fn event_types(&self, site: &SiteId) -> StoreResult<Vec<EventTypeInfo>> {
+                let rows = sqlx::query(
+                    "SELECT key, is_standard, params, event_count, first_seen_at, last_seen_at \
+                     FROM event_types WHERE site_id = $1 ORDER BY key",
                 )
                 .bind(site.as_str())
-                .bind(contact.0)
-                .fetch_optional(self.reads())
+                .fetch_all(self.reads())
                 .await
-                .map_err(map_err("contact state"))?;
-                let Some(r) = row else {
-                    return Ok(ContactState { contact_id: Some(contact), ..Default::default() });
-                };
-                let list = |col: &str| -> StoreResult<Vec<serde_json::Value>> {
-                    Ok(match r.json(col)? {
-                        serde_json::Value::Array(items) => items,
-                        _ => Vec::new(),
+                .map_err(map_err("event type"))?;
+                rows.iter()
+                    .map(|r| {
+                        let params = match r.json("params")? {
+                            serde_json::Value::Array(names) => {
+                                names.into_iter().filter_map(|n| n.as_str().map(str::to_string)).collect()
+                            }
+                            _ => Vec::new(),
+                        };
+                        Ok(EventTypeInfo {
+                            key: r.text("key")?,
+                            is_standard: r.opt_bool("is_standard")?.unwrap_or(false),
+                            params,
+                            event_count: r.int("event_count")?,
+                            first_seen_at: Timestamp(r.int("first_seen_at")?),
+                            last_seen_at: Timestamp(r.int("last_seen_at")?),
+                        })
                     })
-                };
-                use sqlx::Row;
-                Ok(ContactState {
-                    contact_id: Some(contact),
-                    viewed: list("viewed")?,
-                    cart: list("cart")?,
-                    recycle_state_id: r.opt_text("recycle_state_id")?,
-                    wishlist: list("wishlist")?,
-                    last_search: r.opt_text("last_search")?,
-                    last_search_found: r
-                        .try_get::<Option<bool>, _>("last_search_found")
-                        .map_err(|e| crate::error::internal(format!("column last_search_found: {e}")))?,
-                    last_category_id: r.opt_text("last_category_id")?,
-                    last_activity_at: r.opt_int("last_activity_at")?.map(Timestamp),
-                })
+                    .collect()
+            }
+
+            async fn pending_outbox(&self, site: &SiteId, limit: u32) -> StoreResult<Vec<OutboxRow>> {
+                let rows = sqlx::query(
+                    "SELECT id, topic, ref_id, payload FROM outbox WHERE site_id = $1 AND consumed_at IS NULL \
+                     ORDER BY id LIMIT $2",
+                )
+                .bind(site.as_str())
+                .bind(i64::from(limit))
+                .fetch_all(self.reads())
+                .await
+                .map_err(map_err("outbox"))?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(OutboxRow {
+                            id: r.int("id")?,
+                            topic: r.text("topic")?,
+                            ref_id: r.int("ref_id")?,
+                            payload: r.json("payload")?,
+                        })
+                    })
+                    .collect()
             }
         }
     };

@@ -16,7 +16,12 @@ mod orders {
     crate::common::impl_order_store!(super::PostgresStore);
 }
 mod events {
-    crate::common::impl_event_store!(super::PostgresStore);
+    crate::common::impl_event_store!(
+        super::PostgresStore,
+        sqlx::PgConnection,
+        " FOR UPDATE",
+        false
+    );
 }
 mod audit {
     crate::common::impl_audit_store!(super::PostgresStore);

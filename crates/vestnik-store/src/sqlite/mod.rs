@@ -17,7 +17,7 @@ mod orders {
     crate::common::impl_order_store!(super::SqliteStore);
 }
 mod events {
-    crate::common::impl_event_store!(super::SqliteStore);
+    crate::common::impl_event_store!(super::SqliteStore, sqlx::SqliteConnection, "", true);
 }
 mod audit {
     crate::common::impl_audit_store!(super::SqliteStore);

@@ -1,0 +1,82 @@
+//! Store-side ingestion cost: `EventStore::ingest` in batches, without HTTP, on SQLite and
+//! PostgreSQL. Isolates the database work of the group commit from request handling.
+//!
+//! `cargo bench -p vestnik-engine --bench ingest_store [-- sqlite|postgres]`, `EVENTS` (default
+//! 20 000) and `BATCH` (default 500) in the environment.
+
+use serde_json::json;
+use std::time::Instant;
+use vestnik_domain::ingest::{self, RawEvent};
+use vestnik_domain::{EventToStore, Timestamp};
+use vestnik_testkit::{Backend, TestDb};
+
+fn env_count(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn events(site: &vestnik_domain::SiteId, n: usize) -> Vec<EventToStore> {
+    (0..n)
+        .map(|i| {
+            let email = format!("u{}@bench.test", i % 10_000);
+            let raw: RawEvent = serde_json::from_value(json!({
+                "eventTypeKey": "productViewed",
+                "keyValue": email,
+                "params": [
+                    {"name": "email", "value": email},
+                    {"name": "product", "value": json!({"productId": format!("P{}", i % 500), "price": 10}).to_string()}
+                ]
+            }))
+            .expect("a valid event");
+            EventToStore {
+                site_id: site.clone(),
+                event: ingest::validate(raw, None).expect("a valid event"),
+                received_at: Timestamp::now(),
+            }
+        })
+        .collect()
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let only = std::env::args()
+        .skip(1)
+        .find(|a| a == "sqlite" || a == "postgres");
+    let total = env_count("EVENTS", 20_000);
+    let batch = env_count("BATCH", 500).max(1);
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let name = if backend == Backend::Sqlite {
+            "sqlite"
+        } else {
+            "postgres"
+        };
+        if only.as_deref().is_some_and(|o| o != name) {
+            continue;
+        }
+        let Some(db) = TestDb::new(backend).await else {
+            println!("{name}: skipped (database unreachable)");
+            continue;
+        };
+        let store = db.store();
+        let site = store.create_site("bench").await.expect("a site").0.id;
+        let all = events(&site, total);
+        // First pass creates the 10 000 contacts; the second is the steady state.
+        for (pass, label) in ["first (creates contacts)", "steady state"]
+            .iter()
+            .enumerate()
+        {
+            let started = Instant::now();
+            for chunk in all.chunks(batch) {
+                store.ingest(chunk).await.expect("ingest");
+            }
+            let secs = started.elapsed().as_secs_f64();
+            println!(
+                "{name}: {label}: {total} events in batches of {batch}, {secs:.2} s, {:.0} events/s",
+                total as f64 / secs
+            );
+            let _ = pass;
+        }
+    }
+}
