@@ -403,9 +403,10 @@ macro_rules! impl_event_store {
                             .bind(item.site_id.as_str())
                             .bind("event")
                             .bind(event_ids[at])
+                            // No key_value: it is often an email, and the outbox must hold no
+                            // personal data that erasure would have to chase. The event row has it.
                             .bind(Json(serde_json::json!({
                                 "event_type": item.event.event_type,
-                                "key_value": item.event.key_value,
                                 "contact_id": contacts[at].map(|c| c.0),
                             })))
                             .bind(now);
