@@ -4,7 +4,7 @@
 //! multi-row statements (SQLite) instead of `$N` (PostgreSQL).
 
 macro_rules! impl_event_store {
-    ($store:ty, $conn:ty, $lock:literal, $anon:literal) => {
+    ($store:ty, $conn:ty, $dialect:path, $lock:literal, $anon:literal) => {
         use async_trait::async_trait;
         use sqlx::types::Json;
         use sqlx::Row;
@@ -17,6 +17,7 @@ macro_rules! impl_event_store {
 
         use crate::error::{internal, map_err};
         use crate::rows::Columns;
+        use $dialect as dialect;
 
         const STATE_COLUMNS: &str = "viewed, cart, recycle_state_id, wishlist, last_search, \
              last_search_found, last_category_id, last_activity_at";
@@ -357,62 +358,11 @@ macro_rules! impl_event_store {
                 let items: Vec<&EventToStore> = keep.iter().map(|&i| &batch[i]).collect();
                 let contacts = resolve_contacts(&mut tx, &items, now).await?;
 
-                let mut event_ids = Vec::with_capacity(items.len());
-                for chunk in items.chunks(ROWS_PER_STATEMENT) {
-                    let sql = format!(
-                        "INSERT INTO events (site_id, event_type, key_value, contact_id, params, idempotency_key, received_at) \
-                         VALUES {} RETURNING id",
-                        crate::common::values_list(chunk.len(), 7, 1, $anon)
-                    );
-                    let offset = event_ids.len();
-                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-                    for (n, item) in chunk.iter().enumerate() {
-                        let e = &item.event;
-                        q = q
-                            .bind(item.site_id.as_str())
-                            .bind(e.event_type.as_str())
-                            .bind(e.key_value.as_str())
-                            .bind(contacts[offset + n].map(|c| c.0))
-                            .bind(Json(&e.params))
-                            .bind(e.idempotency_key.as_deref())
-                            .bind(item.received_at.millis());
-                    }
-                    let mut ids: Vec<i64> = q
-                        .fetch_all(&mut *tx)
-                        .await
-                        .map_err(map_err("event"))?
-                        .iter()
-                        .map(|r| r.get(0))
-                        .collect();
-                    // Ids are assigned in VALUES order within one statement; RETURNING's order is not promised.
-                    ids.sort_unstable();
-                    event_ids.extend(ids);
-                }
+                let event_ids = dialect::insert_events(&mut tx, &items, &contacts).await?;
 
                 update_states(&mut tx, &items, &contacts).await?;
 
-                for (chunk_no, chunk) in items.chunks(ROWS_PER_STATEMENT).enumerate() {
-                    let sql = format!(
-                        "INSERT INTO outbox (site_id, topic, ref_id, payload, created_at) VALUES {}",
-                        crate::common::values_list(chunk.len(), 5, 1, $anon)
-                    );
-                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-                    for (n, item) in chunk.iter().enumerate() {
-                        let at = chunk_no * ROWS_PER_STATEMENT + n;
-                        q = q
-                            .bind(item.site_id.as_str())
-                            .bind("event")
-                            .bind(event_ids[at])
-                            // No key_value: it is often an email, and the outbox must hold no
-                            // personal data that erasure would have to chase. The event row has it.
-                            .bind(Json(serde_json::json!({
-                                "event_type": item.event.event_type,
-                                "contact_id": contacts[at].map(|c| c.0),
-                            })))
-                            .bind(now);
-                    }
-                    q.execute(&mut *tx).await.map_err(map_err("outbox"))?;
-                }
+                dialect::insert_event_outbox(&mut tx, &items, &event_ids, &contacts, now).await?;
 
                 let mut seen: BTreeMap<(SiteId, String), (bool, i64, BTreeSet<String>)> = BTreeMap::new();
                 for item in &items {

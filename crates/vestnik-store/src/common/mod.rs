@@ -84,3 +84,15 @@ pub(crate) fn placeholder(n: usize, anonymous: bool) -> String {
         format!("${n}")
     }
 }
+
+/// What automation learns about a stored event. No `key_value`: it is often an email, and the
+/// outbox must hold no personal data that erasure would have to chase; the event row has it.
+pub(crate) fn event_outbox_payload(
+    item: &vestnik_domain::EventToStore,
+    contact: Option<vestnik_domain::ContactId>,
+) -> serde_json::Value {
+    serde_json::json!({
+        "event_type": item.event.event_type,
+        "contact_id": contact.map(|c| c.0),
+    })
+}

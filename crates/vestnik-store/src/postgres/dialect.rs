@@ -3,7 +3,9 @@
 
 use sqlx::{PgConnection, Row};
 use std::time::Duration;
-use vestnik_domain::{ContactId, Job, JobId, ListId, NewJob, SiteId, StoreResult, Timestamp};
+use vestnik_domain::{
+    ContactId, EventToStore, Job, JobId, ListId, NewJob, SiteId, StoreResult, Timestamp,
+};
 
 use super::PostgresStore;
 use crate::common::JOB_COLUMNS;
@@ -162,4 +164,75 @@ pub(crate) async fn delete_members(
             .map_err(map_err("list member"))?
             .rows_affected(),
     )
+}
+
+/// Inserts the events with one array per column (`unnest`): PostgreSQL parses and plans a
+/// handful of parameters instead of thousands. Returns their ids in input order.
+pub(crate) async fn insert_events(
+    conn: &mut PgConnection,
+    items: &[&EventToStore],
+    contacts: &[Option<ContactId>],
+) -> StoreResult<Vec<i64>> {
+    let sites: Vec<&str> = items.iter().map(|i| i.site_id.as_str()).collect();
+    let types: Vec<&str> = items.iter().map(|i| i.event.event_type.as_str()).collect();
+    let keys: Vec<&str> = items.iter().map(|i| i.event.key_value.as_str()).collect();
+    let contact_ids: Vec<Option<i64>> = contacts.iter().map(|c| c.map(|c| c.0)).collect();
+    let params: Vec<String> = items
+        .iter()
+        .map(|i| serde_json::Value::Object(i.event.params.clone()).to_string())
+        .collect();
+    let idempotency: Vec<Option<&str>> = items
+        .iter()
+        .map(|i| i.event.idempotency_key.as_deref())
+        .collect();
+    let received: Vec<i64> = items.iter().map(|i| i.received_at.millis()).collect();
+    let rows = sqlx::query(
+        "INSERT INTO events (site_id, event_type, key_value, contact_id, params, idempotency_key, received_at) \
+         SELECT s, ty, k, c, p::jsonb, i, r \
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::bigint[]) \
+             WITH ORDINALITY AS t(s, ty, k, c, p, i, r, ord) \
+         ORDER BY ord \
+         RETURNING id",
+    )
+    .bind(&sites)
+    .bind(&types)
+    .bind(&keys)
+    .bind(&contact_ids)
+    .bind(&params)
+    .bind(&idempotency)
+    .bind(&received)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(map_err("event"))?;
+    // Identity values follow ORDER BY ord; RETURNING's order is not promised.
+    let mut ids: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
+    ids.sort_unstable();
+    Ok(ids)
+}
+
+pub(crate) async fn insert_event_outbox(
+    conn: &mut PgConnection,
+    items: &[&EventToStore],
+    event_ids: &[i64],
+    contacts: &[Option<ContactId>],
+    now: i64,
+) -> StoreResult<()> {
+    let sites: Vec<&str> = items.iter().map(|i| i.site_id.as_str()).collect();
+    let payloads: Vec<String> = items
+        .iter()
+        .zip(contacts)
+        .map(|(i, c)| crate::common::event_outbox_payload(i, *c).to_string())
+        .collect();
+    sqlx::query(
+        "INSERT INTO outbox (site_id, topic, ref_id, payload, created_at) \
+         SELECT s, 'event', r, p::jsonb, $4 FROM unnest($1::text[], $2::bigint[], $3::text[]) AS t(s, r, p)",
+    )
+    .bind(&sites)
+    .bind(event_ids)
+    .bind(&payloads)
+    .bind(now)
+    .execute(&mut *conn)
+    .await
+    .map_err(map_err("outbox"))?;
+    Ok(())
 }

@@ -19,6 +19,7 @@ mod events {
     crate::common::impl_event_store!(
         super::PostgresStore,
         sqlx::PgConnection,
+        super::dialect,
         " FOR UPDATE",
         false
     );

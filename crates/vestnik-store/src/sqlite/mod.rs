@@ -17,7 +17,13 @@ mod orders {
     crate::common::impl_order_store!(super::SqliteStore);
 }
 mod events {
-    crate::common::impl_event_store!(super::SqliteStore, sqlx::SqliteConnection, "", true);
+    crate::common::impl_event_store!(
+        super::SqliteStore,
+        sqlx::SqliteConnection,
+        super::dialect,
+        "",
+        true
+    );
 }
 mod audit {
     crate::common::impl_audit_store!(super::SqliteStore);
