@@ -336,10 +336,24 @@ mod cases {
         );
         ids.pop();
         assert_eq!(s.add_to_list(&a, list.id, &ids).await.unwrap(), 1200);
+        // Each join is a fact for automation, once.
+        let joins = s.pending_outbox(&a, 5000).await.unwrap();
+        assert_eq!(joins.len(), 1200);
+        assert!(
+            joins
+                .iter()
+                .all(|o| o.topic == "list_join" && o.payload["list_id"] == list.id.0)
+        );
+        assert_eq!(joins[0].payload["contact_id"], ids[0].0);
         assert_eq!(
             s.add_to_list(&a, list.id, &ids[..10]).await.unwrap(),
             0,
             "re-adding is a no-op"
+        );
+        assert_eq!(
+            s.pending_outbox(&a, 5000).await.unwrap().len(),
+            1200,
+            "no second join"
         );
         assert!(matches!(
             s.add_to_list(&b, list.id, &[theirs.id]).await,

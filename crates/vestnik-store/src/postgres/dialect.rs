@@ -129,6 +129,8 @@ pub(crate) async fn count_missing_contacts(
     Ok(row.get(0))
 }
 
+/// Adds members and, for each contact that was not a member yet, writes a `list_join` outbox
+/// row (automation's "added to a list" trigger) in the same statement; returns how many joined.
 pub(crate) async fn insert_members(
     conn: &mut PgConnection,
     list: ListId,
@@ -137,8 +139,14 @@ pub(crate) async fn insert_members(
 ) -> StoreResult<u64> {
     let ids: Vec<i64> = contacts.iter().map(|c| c.0).collect();
     Ok(sqlx::query(
-        "INSERT INTO list_members (list_id, contact_id, added_at) \
-         SELECT $1, c, $2 FROM unnest($3::bigint[]) AS c ON CONFLICT DO NOTHING",
+        "WITH joined AS ( \
+             INSERT INTO list_members (list_id, contact_id, added_at) \
+             SELECT $1, c, $2 FROM unnest($3::bigint[]) AS c ON CONFLICT DO NOTHING \
+             RETURNING contact_id) \
+         INSERT INTO outbox (site_id, topic, ref_id, payload, created_at) \
+         SELECT l.site_id, 'list_join', j.contact_id, \
+                jsonb_build_object('list_id', $1::bigint, 'contact_id', j.contact_id), $2 \
+         FROM joined j JOIN lists l ON l.id = $1",
     )
     .bind(list.0)
     .bind(now.millis())

@@ -159,6 +159,8 @@ pub(crate) async fn count_missing_contacts(
     Ok(missing)
 }
 
+/// Adds members and, for each contact that was not a member yet, writes a `list_join` outbox
+/// row (automation's "added to a list" trigger); returns how many joined.
 pub(crate) async fn insert_members(
     conn: &mut SqliteConnection,
     list: ListId,
@@ -167,7 +169,7 @@ pub(crate) async fn insert_members(
 ) -> StoreResult<u64> {
     let mut added = 0;
     for id in contacts {
-        added += sqlx::query(
+        let joined = sqlx::query(
             "INSERT INTO list_members (list_id, contact_id, added_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
         )
         .bind(list.0)
@@ -177,6 +179,20 @@ pub(crate) async fn insert_members(
         .await
         .map_err(map_err("list member"))?
         .rows_affected();
+        if joined == 1 {
+            sqlx::query(
+                "INSERT INTO outbox (site_id, topic, ref_id, payload, created_at) \
+                 SELECT site_id, 'list_join', $2, json_object('list_id', $1, 'contact_id', $2), $3 \
+                 FROM lists WHERE id = $1",
+            )
+            .bind(list.0)
+            .bind(id.0)
+            .bind(now.millis())
+            .execute(&mut *conn)
+            .await
+            .map_err(map_err("outbox"))?;
+        }
+        added += joined;
     }
     Ok(added)
 }
