@@ -9,6 +9,7 @@
 mod audit;
 mod contacts;
 mod events;
+mod gdpr;
 mod jobs;
 mod orders;
 mod tenants;
@@ -16,6 +17,7 @@ mod tenants;
 pub(crate) use audit::impl_audit_store;
 pub(crate) use contacts::impl_contact_stores;
 pub(crate) use events::impl_event_store;
+pub(crate) use gdpr::contact_gdpr_fns;
 pub(crate) use jobs::impl_job_store;
 pub(crate) use orders::impl_order_store;
 pub(crate) use tenants::impl_tenant_stores;
