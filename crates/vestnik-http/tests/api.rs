@@ -461,30 +461,7 @@ async fn oversized_bodies_are_413() {
     assert_eq!(error_type(&body(res).await), "payload_too_large");
 }
 
-macro_rules! on_both_backends {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $case() {
-                    let srv = vestnik_testkit::TestServer::start(vestnik_testkit::Backend::Sqlite).await.unwrap();
-                    super::cases::$case(srv).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $case() {
-                    let Some(srv) = vestnik_testkit::TestServer::start(vestnik_testkit::Backend::Postgres).await else { return };
-                    super::cases::$case(srv).await;
-                }
-            )*
-        }
-    };
-}
-
-on_both_backends!(
+vestnik_testkit::server_cases_on_both_backends!(
     health_checks_the_database,
     metrics_count_requests_and_jobs,
     unknown_routes_and_methods_answer_json,

@@ -434,30 +434,7 @@ mod cases {
     }
 }
 
-macro_rules! on_both_backends {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $case() {
-                    let srv = vestnik_testkit::TestServer::start(vestnik_testkit::Backend::Sqlite).await.unwrap();
-                    super::cases::$case(srv).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $case() {
-                    let Some(srv) = vestnik_testkit::TestServer::start(vestnik_testkit::Backend::Postgres).await else { return };
-                    super::cases::$case(srv).await;
-                }
-            )*
-        }
-    };
-}
-
-on_both_backends!(
+vestnik_testkit::server_cases_on_both_backends!(
     a_batch_answers_each_contact_in_input_order,
     the_overwrite_rule_decides_what_an_existing_contact_keeps,
     bad_input_gets_a_clear_4xx_and_stores_nothing,

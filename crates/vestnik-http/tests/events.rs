@@ -297,30 +297,7 @@ mod cases {
     }
 }
 
-macro_rules! on_both_backends {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $case() {
-                    let srv = vestnik_testkit::TestServer::start(vestnik_testkit::Backend::Sqlite).await.unwrap();
-                    super::cases::$case(srv).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $case() {
-                    let Some(srv) = vestnik_testkit::TestServer::start(vestnik_testkit::Backend::Postgres).await else { return };
-                    super::cases::$case(srv).await;
-                }
-            )*
-        }
-    };
-}
-
-on_both_backends!(
+vestnik_testkit::server_cases_on_both_backends!(
     a_committed_event_updates_the_contacts_state,
     bad_events_are_refused_with_the_param_named,
     a_retried_event_with_the_same_id_is_stored_once,

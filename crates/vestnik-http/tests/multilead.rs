@@ -262,30 +262,7 @@ mod cases {
     }
 }
 
-macro_rules! on_both_backends {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $case() {
-                    let srv = vestnik_testkit::TestServer::start(vestnik_testkit::Backend::Sqlite).await.unwrap();
-                    super::cases::$case(srv).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $case() {
-                    let Some(srv) = vestnik_testkit::TestServer::start(vestnik_testkit::Backend::Postgres).await else { return };
-                    super::cases::$case(srv).await;
-                }
-            )*
-        }
-    };
-}
-
-on_both_backends!(
+vestnik_testkit::server_cases_on_both_backends!(
     update_multilead_answers_exactly_as_the_seed,
     update_multilead_validates_like_fastapi,
     multilead_endpoints_refuse_other_sites,

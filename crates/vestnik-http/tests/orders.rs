@@ -409,30 +409,7 @@ mod cases {
     }
 }
 
-macro_rules! on_both_backends {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $case() {
-                    let srv = vestnik_testkit::TestServer::start(vestnik_testkit::Backend::Sqlite).await.unwrap();
-                    super::cases::$case(srv).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $case() {
-                    let Some(srv) = vestnik_testkit::TestServer::start(vestnik_testkit::Backend::Postgres).await else { return };
-                    super::cases::$case(srv).await;
-                }
-            )*
-        }
-    };
-}
-
-on_both_backends!(
+vestnik_testkit::server_cases_on_both_backends!(
     set_order_status_answers_exactly_as_the_seed,
     add_order_stores_the_order_with_its_buyer_and_money_as_sent,
     refuses_calls_without_a_valid_key_with_403,

@@ -630,30 +630,7 @@ mod cases {
     }
 }
 
-macro_rules! conformance {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $case() {
-                    let db = vestnik_testkit::TestDb::new(vestnik_testkit::Backend::Sqlite).await.expect("SQLite is always there");
-                    super::cases::$case(db).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $case() {
-                    let Some(db) = vestnik_testkit::TestDb::new(vestnik_testkit::Backend::Postgres).await else { return };
-                    super::cases::$case(db).await;
-                }
-            )*
-        }
-    };
-}
-
-conformance!(
+vestnik_testkit::db_cases_on_both_backends!(
     creates_a_site_with_a_working_first_key,
     revokes_keys_only_within_their_site,
     creates_users_with_roles_atomically,

@@ -515,30 +515,7 @@ mod cases {
     }
 }
 
-macro_rules! on_both_backends {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $case() {
-                    let db = vestnik_testkit::TestDb::new(vestnik_testkit::Backend::Sqlite).await.expect("SQLite is always there");
-                    super::cases::$case(db).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $case() {
-                    let Some(db) = vestnik_testkit::TestDb::new(vestnik_testkit::Backend::Postgres).await else { return };
-                    super::cases::$case(db).await;
-                }
-            )*
-        }
-    };
-}
-
-on_both_backends!(
+vestnik_testkit::db_cases_on_both_backends!(
     upserts_create_then_update_then_leave_unchanged,
     fill_empty_and_never_respect_what_is_stored,
     a_failing_item_stores_nothing_and_does_not_stop_the_others,

@@ -343,30 +343,7 @@ mod cases {
     }
 }
 
-macro_rules! on_both_backends {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $case() {
-                    let db = vestnik_testkit::TestDb::new(vestnik_testkit::Backend::Sqlite).await.expect("SQLite is always there");
-                    super::cases::$case(db).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $case() {
-                    let Some(db) = vestnik_testkit::TestDb::new(vestnik_testkit::Backend::Postgres).await else { return };
-                    super::cases::$case(db).await;
-                }
-            )*
-        }
-    };
-}
-
-on_both_backends!(
+vestnik_testkit::db_cases_on_both_backends!(
     adds_an_order_as_submitted_and_creates_the_unknown_buyer,
     links_orders_to_the_existing_contact_by_email_then_phone,
     keeps_the_shops_creation_time,

@@ -9,6 +9,7 @@
 //! `postgres://postgres@127.0.0.1:5432/test`). When it is unreachable, PostgreSQL tests are
 //! skipped with a message — unless `CI=true`, where that is a failure.
 
+mod cases;
 mod db;
 mod server;
 
