@@ -395,6 +395,75 @@ mod cases {
         assert!(checked >= 4, "only {checked} site routes found");
     }
 
+    /// Every documented route that names a record by id (a contact, a list) refuses another
+    /// site's key: the record exists, but not for that key. Nothing about it is changed.
+    pub async fn every_record_route_refuses_another_sites_key(srv: TestServer) {
+        let store = srv.store();
+        let contact = store
+            .insert_contact(
+                &srv.site_id,
+                &vestnik_domain::NewContact {
+                    email: Some(Email::parse("mine@shop.ru").unwrap()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let list = store.create_list(&srv.site_id, "Mine").await.unwrap();
+        let (_, other_key) = store.create_site("Other shop").await.unwrap();
+        let spec = body(
+            srv.client
+                .get(srv.url("/openapi.json"))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        let mut checked = 0;
+        for (path, item) in spec["paths"].as_object().unwrap() {
+            if !(path.contains("{id}") || path.contains("{list_id}")) {
+                continue;
+            }
+            for method in item.as_object().unwrap().keys() {
+                let url = path
+                    .replace("{id}", &contact.id.0.to_string())
+                    .replace("{list_id}", &list.id.0.to_string());
+                let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+                let res = srv
+                    .client
+                    .request(method.clone(), srv.url(&url))
+                    .header("api-key", other_key.plain.as_str())
+                    .json(&json!({"emails": ["mine@shop.ru"]}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert!(
+                    [StatusCode::FORBIDDEN, StatusCode::NOT_FOUND].contains(&res.status()),
+                    "{method} {url} with another site's key answered {}",
+                    res.status()
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked >= 4, "only {checked} record routes found");
+        assert_eq!(
+            store
+                .get_contact(&srv.site_id, contact.id)
+                .await
+                .unwrap()
+                .id,
+            contact.id,
+            "not erased"
+        );
+        assert!(
+            store
+                .list_members(&srv.site_id, list.id, None, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+
     pub async fn openapi_and_docs_describe_the_api(srv: TestServer) {
         let spec = body(
             srv.client
@@ -470,6 +539,7 @@ vestnik_testkit::server_cases_on_both_backends!(
     admin_manages_keys_and_revoked_keys_stop_working,
     viewers_cannot_manage_keys,
     every_site_route_refuses_another_sites_credentials,
+    every_record_route_refuses_another_sites_key,
     openapi_and_docs_describe_the_api,
     every_response_carries_a_request_id,
 );
