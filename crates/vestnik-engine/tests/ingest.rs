@@ -97,3 +97,40 @@ async fn postgres_concurrent_submitters_share_batches_without_loss_or_doubles() 
     };
     concurrent_submitters_share_batches_without_loss_or_doubles(db).await;
 }
+
+/// A full queue refuses at once instead of growing: every event is either committed or told
+/// to retry, and the ones told to retry were not stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_queue_refuses_instead_of_growing() {
+    let db = TestDb::sqlite().await;
+    let store = db.store();
+    let site = store.create_site("Shop").await.unwrap().0.id;
+    let writer = EventWriter::start(
+        store.clone(),
+        EventWriterConfig {
+            max_batch: 8,
+            queue: 4,
+        },
+    );
+    // Distinct ids so that no event is a duplicate of another.
+    let items: Vec<EventToStore> = (0..400).map(|n| event(&site, n * 2)).collect();
+    let outcomes = writer.submit_all(items).await;
+    let refused = outcomes
+        .iter()
+        .filter(|o| matches!(o, Err(vestnik_engine::IngestError::Overloaded)))
+        .count();
+    let stored = outcomes
+        .iter()
+        .filter(|o| matches!(o, Ok(Ingested::Stored { .. })))
+        .count();
+    assert!(refused > 0, "a 4-slot queue cannot take 400 events at once");
+    assert_eq!(
+        stored + refused,
+        400,
+        "every event is answered: {outcomes:?}"
+    );
+    assert_eq!(
+        store.pending_outbox(&site, 1000).await.unwrap().len(),
+        stored
+    );
+}

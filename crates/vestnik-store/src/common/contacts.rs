@@ -1,6 +1,36 @@
 //! Contacts and lists: the same SQL on both backends, bulk membership from the dialect.
 
 /// `ContactStore`, and `ListStore` with bulk membership from `$dialect`.
+/// Binds a contact's 18 columns in the order the insert and update statements list them
+/// (email, phone, the §1 fields, status, bonus, custom fields, tags, subscriptions).
+/// Works on `Contact` and `NewContact`, which share those fields.
+macro_rules! bind_contact_fields {
+    ($query:expr, $contact:expr) => {{
+        let c = $contact;
+        let f = &c.fields;
+        $query
+            .bind(c.email.as_ref().map(|e| e.as_str()))
+            .bind(c.phone.as_ref().map(|p| p.as_str()))
+            .bind(f.name.as_deref())
+            .bind(f.last_name.as_deref())
+            .bind(f.position.as_deref())
+            .bind(f.region.as_deref())
+            .bind(f.country.as_deref())
+            .bind(f.city.as_deref())
+            .bind(f.address.as_deref())
+            .bind(f.company.as_deref())
+            .bind(f.birthday.as_deref())
+            .bind(f.sex.as_deref())
+            .bind(c.status.as_str())
+            .bind(c.bonus.as_str())
+            .bind(Json(&c.custom_fields))
+            .bind(Json(rows::unique_tags(&c.tags)))
+            .bind(c.email_subscription.as_str())
+            .bind(c.sms_subscription.as_str())
+    }};
+}
+pub(crate) use bind_contact_fields;
+
 macro_rules! impl_contact_stores {
     ($store:ty, $conn:ty, $dialect:path) => {
         use async_trait::async_trait;
@@ -365,36 +395,17 @@ macro_rules! impl_contact_stores {
 
         fn insert_sql() -> String {
             format!(
-                "INSERT INTO contacts (site_id, email, phone, name, last_name, position, region, country, city, \
+                "INSERT INTO contacts (email, phone, name, last_name, position, region, country, city, \
                  address, company, birthday, sex, status, bonus, custom_fields, tags, email_subscription, \
-                 sms_subscription, created_at, updated_at) \
+                 sms_subscription, site_id, created_at, updated_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $20) \
                  RETURNING {CONTACT_COLUMNS}"
             )
         }
 
         async fn insert_row(conn: &mut $conn, site: &SiteId, c: &NewContact, now: i64) -> StoreResult<Contact> {
-            let f = &c.fields;
-            let row = sqlx::query(sqlx::AssertSqlSafe(insert_sql()))
+            let row = crate::common::bind_contact_fields!(sqlx::query(sqlx::AssertSqlSafe(insert_sql())), c)
                 .bind(site.as_str())
-                .bind(c.email.as_ref().map(|e| e.as_str()))
-                .bind(c.phone.as_ref().map(|p| p.as_str()))
-                .bind(f.name.as_deref())
-                .bind(f.last_name.as_deref())
-                .bind(f.position.as_deref())
-                .bind(f.region.as_deref())
-                .bind(f.country.as_deref())
-                .bind(f.city.as_deref())
-                .bind(f.address.as_deref())
-                .bind(f.company.as_deref())
-                .bind(f.birthday.as_deref())
-                .bind(f.sex.as_deref())
-                .bind(c.status.as_str())
-                .bind(c.bonus.as_str())
-                .bind(Json(&c.custom_fields))
-                .bind(Json(rows::unique_tags(&c.tags)))
-                .bind(c.email_subscription.as_str())
-                .bind(c.sms_subscription.as_str())
                 .bind(now)
                 .fetch_one(conn)
                 .await
@@ -410,32 +421,13 @@ macro_rules! impl_contact_stores {
             if c.email.is_none() && c.phone.is_none() {
                 return Err(ValidationError::new("email", "a contact needs an email or a phone").into());
             }
-            let f = &c.fields;
             let sql = format!(
                 "UPDATE contacts SET email = $1, phone = $2, name = $3, last_name = $4, position = $5, region = $6, \
                  country = $7, city = $8, address = $9, company = $10, birthday = $11, sex = $12, status = $13, \
                  bonus = $14, custom_fields = $15, tags = $16, email_subscription = $17, sms_subscription = $18, \
                  updated_at = $19 WHERE site_id = $20 AND id = $21 RETURNING {CONTACT_COLUMNS}"
             );
-            let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(c.email.as_ref().map(|e| e.as_str()))
-                .bind(c.phone.as_ref().map(|p| p.as_str()))
-                .bind(f.name.as_deref())
-                .bind(f.last_name.as_deref())
-                .bind(f.position.as_deref())
-                .bind(f.region.as_deref())
-                .bind(f.country.as_deref())
-                .bind(f.city.as_deref())
-                .bind(f.address.as_deref())
-                .bind(f.company.as_deref())
-                .bind(f.birthday.as_deref())
-                .bind(f.sex.as_deref())
-                .bind(c.status.as_str())
-                .bind(c.bonus.as_str())
-                .bind(Json(&c.custom_fields))
-                .bind(Json(rows::unique_tags(&c.tags)))
-                .bind(c.email_subscription.as_str())
-                .bind(c.sms_subscription.as_str())
+            let row = crate::common::bind_contact_fields!(sqlx::query(sqlx::AssertSqlSafe(sql)), c)
                 .bind(now)
                 .bind(site.as_str())
                 .bind(c.id.0)

@@ -45,37 +45,43 @@ macro_rules! impl_event_store {
         /// Rows per multi-row statement: under SQLite's 32 766 and PostgreSQL's 65 535 parameters.
         const ROWS_PER_STATEMENT: usize = 500;
 
-        /// Marks events whose idempotency key was stored before (or appears earlier in this
-        /// batch) and returns the indexes of those to store. An in-batch repeat is recorded as
-        /// `Duplicate { event_id: -(first index + 1) }` until the first copy has its id.
-        async fn skip_duplicates(
-            conn: &mut $conn,
-            batch: &[EventToStore],
-            out: &mut [Option<Ingested>],
-        ) -> StoreResult<Vec<usize>> {
-            let mut keep = Vec::with_capacity(batch.len());
+        /// What becomes of one event of a batch, as far as idempotency goes.
+        enum Fate {
+            Store,
+            /// Its key was stored before, as this event.
+            Seen(i64),
+            /// Its key appeared earlier in this batch, at this index.
+            RepeatOf(usize),
+        }
+
+        /// Looks up the idempotency keys of a batch; events without a key are always stored.
+        async fn idempotency_fates(conn: &mut $conn, batch: &[EventToStore]) -> StoreResult<Vec<Fate>> {
+            let mut fates = Vec::with_capacity(batch.len());
             let mut first_with_key: std::collections::HashMap<(&str, &str), usize> = Default::default();
             for (i, item) in batch.iter().enumerate() {
-                if let Some(key) = item.event.idempotency_key.as_deref() {
-                    if let Some(&first) = first_with_key.get(&(item.site_id.as_str(), key)) {
-                        out[i] = Some(Ingested::Duplicate { event_id: -(first as i64) - 1 });
-                        continue;
-                    }
-                    let existing = sqlx::query("SELECT id FROM events WHERE site_id = $1 AND idempotency_key = $2")
-                        .bind(item.site_id.as_str())
-                        .bind(key)
-                        .fetch_optional(&mut *conn)
-                        .await
-                        .map_err(map_err("event"))?;
-                    if let Some(row) = existing {
-                        out[i] = Some(Ingested::Duplicate { event_id: row.get(0) });
-                        continue;
-                    }
-                    first_with_key.insert((item.site_id.as_str(), key), i);
+                let Some(key) = item.event.idempotency_key.as_deref() else {
+                    fates.push(Fate::Store);
+                    continue;
+                };
+                if let Some(&first) = first_with_key.get(&(item.site_id.as_str(), key)) {
+                    fates.push(Fate::RepeatOf(first));
+                    continue;
                 }
-                keep.push(i);
+                let existing = sqlx::query("SELECT id FROM events WHERE site_id = $1 AND idempotency_key = $2")
+                    .bind(item.site_id.as_str())
+                    .bind(key)
+                    .fetch_optional(&mut *conn)
+                    .await
+                    .map_err(map_err("event"))?;
+                match existing {
+                    Some(row) => fates.push(Fate::Seen(row.get(0))),
+                    None => {
+                        first_with_key.insert((item.site_id.as_str(), key), i);
+                        fates.push(Fate::Store);
+                    }
+                }
             }
-            Ok(keep)
+            Ok(fates)
         }
 
         /// Contact ids by one locator column for many values of one site.
@@ -209,8 +215,8 @@ macro_rules! impl_event_store {
                         return Ok(ContactId(row.get(0)));
                     }
                 }
-                // Email and phone may each belong to nobody yet while together they clash
-                // with nobody either: create with the email only if the pair conflicts.
+                // Still unknown: another node's insert may race ours; then the insert does
+                // nothing and the next round finds theirs.
                 let created = sqlx::query(
                     "INSERT INTO contacts (site_id, email, phone, created_at, updated_at) \
                      VALUES ($1, $2, $3, $4, $4) ON CONFLICT DO NOTHING RETURNING id",
@@ -239,7 +245,7 @@ macro_rules! impl_event_store {
             let mut ids: Vec<ContactId> = contacts.iter().flatten().copied().collect();
             ids.sort_unstable();
             ids.dedup();
-            let mut states: HashMap<ContactId, (SiteId, ContactState)> = HashMap::new();
+            let mut stored: HashMap<ContactId, ContactState> = HashMap::new();
             for chunk in ids.chunks(ROWS_PER_STATEMENT) {
                 let sql = format!(
                     "SELECT contact_id, {STATE_COLUMNS} FROM contact_state WHERE contact_id IN ({}){}",
@@ -252,15 +258,16 @@ macro_rules! impl_event_store {
                 }
                 for row in q.fetch_all(&mut *conn).await.map_err(map_err("contact state"))? {
                     let id = ContactId(row.get(0));
-                    states.insert(id, (SiteId::from_trusted(String::new()), state_from_row(&row, id)?));
+                    stored.insert(id, state_from_row(&row, id)?);
                 }
             }
+            // A contact's site is the site of the events naming it.
+            let mut states: HashMap<ContactId, (SiteId, ContactState)> = HashMap::new();
             for (item, contact) in items.iter().zip(contacts) {
                 let Some(contact) = contact else { continue };
-                let entry = states
-                    .entry(*contact)
-                    .or_insert_with(|| (item.site_id.clone(), ContactState::default()));
-                entry.0 = item.site_id.clone();
+                let entry = states.entry(*contact).or_insert_with(|| {
+                    (item.site_id.clone(), stored.remove(contact).unwrap_or_default())
+                });
                 entry.1.apply(&item.event.change, item.received_at);
             }
             let all: Vec<(ContactId, (SiteId, ContactState))> = states.into_iter().collect();
@@ -353,9 +360,13 @@ macro_rules! impl_event_store {
                 // statement round trips, not SQL work, bound ingestion on both drivers.
                 let now = Timestamp::now().millis();
                 let mut tx = self.writes().begin().await.map_err(map_err("event"))?;
-                let mut out: Vec<Option<Ingested>> = vec![None; batch.len()];
-                let keep = skip_duplicates(&mut tx, batch, &mut out).await?;
-                let items: Vec<&EventToStore> = keep.iter().map(|&i| &batch[i]).collect();
+                let fates = idempotency_fates(&mut tx, batch).await?;
+                let items: Vec<&EventToStore> = batch
+                    .iter()
+                    .zip(&fates)
+                    .filter(|(_, fate)| matches!(fate, Fate::Store))
+                    .map(|(item, _)| item)
+                    .collect();
                 let contacts = resolve_contacts(&mut tx, &items, now).await?;
 
                 let event_ids = dialect::insert_events(&mut tx, &items, &contacts).await?;
@@ -375,23 +386,24 @@ macro_rules! impl_event_store {
                 register_types(&mut tx, seen, now).await?;
                 tx.commit().await.map_err(map_err("event"))?;
 
-                for (n, &i) in keep.iter().enumerate() {
-                    out[i] = Some(Ingested::Stored { event_id: event_ids[n], contact_id: contacts[n] });
-                }
-                // A key repeated inside the batch points at the copy that was stored.
-                let mut resolved = Vec::with_capacity(batch.len());
-                for (i, o) in out.iter().enumerate() {
-                    resolved.push(match o {
-                        Some(Ingested::Duplicate { event_id }) if *event_id < 0 => {
-                            let first = (-event_id - 1) as usize;
-                            match out[first] {
-                                Some(Ingested::Stored { event_id, .. }) => Ingested::Duplicate { event_id },
-                                _ => return Err(internal(format!("event {i} duplicates an event that was not stored"))),
+                // In batch order: a repeat's first copy always comes before it.
+                let mut stored = event_ids.into_iter().zip(contacts);
+                let mut resolved: Vec<Ingested> = Vec::with_capacity(batch.len());
+                for fate in fates {
+                    let outcome = match fate {
+                        Fate::Seen(event_id) => Ingested::Duplicate { event_id },
+                        Fate::RepeatOf(first) => match resolved[first] {
+                            Ingested::Stored { event_id, .. } | Ingested::Duplicate { event_id } => {
+                                Ingested::Duplicate { event_id }
                             }
+                        },
+                        Fate::Store => {
+                            let (event_id, contact_id) =
+                                stored.next().ok_or_else(|| internal("fewer event ids than stored events"))?;
+                            Ingested::Stored { event_id, contact_id }
                         }
-                        Some(o) => *o,
-                        None => return Err(internal(format!("event {i} got no outcome"))),
-                    });
+                    };
+                    resolved.push(outcome);
                 }
                 Ok(resolved)
             }

@@ -15,7 +15,7 @@ mod orders;
 mod tenants;
 
 pub(crate) use audit::impl_audit_store;
-pub(crate) use contacts::impl_contact_stores;
+pub(crate) use contacts::{bind_contact_fields, impl_contact_stores};
 pub(crate) use events::impl_event_store;
 pub(crate) use gdpr::contact_gdpr_fns;
 pub(crate) use jobs::impl_job_store;
