@@ -69,7 +69,7 @@ async fn main() {
         {
             let started = Instant::now();
             for chunk in all.chunks(batch) {
-                store.ingest(chunk).await.expect("ingest");
+                store.ingest(chunk.to_vec()).await.expect("ingest");
             }
             let secs = started.elapsed().as_secs_f64();
             println!(

@@ -108,14 +108,15 @@ async fn write_batches(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Pending>, m
         }
         let (items, replies): (Vec<EventToStore>, Vec<_>) =
             batch.drain(..).map(|p| (p.item, p.reply)).unzip();
-        match store.ingest(&items).await {
+        let count = items.len();
+        match store.ingest(items).await {
             Ok(results) => {
                 for (reply, result) in replies.into_iter().zip(results) {
                     let _ = reply.send(Ok(result));
                 }
             }
             Err(e) => {
-                tracing::error!(error = %e, events = items.len(), "storing a batch of events failed");
+                tracing::error!(error = %e, events = count, "storing a batch of events failed");
                 let message = e.to_string();
                 for reply in replies {
                     let _ = reply.send(Err(IngestError::Store(message.clone())));

@@ -15,7 +15,7 @@ pub trait EventStore: Send + Sync {
     /// creates its contact from the locators, skips it when its idempotency key was seen,
     /// inserts it, updates the contact's state and the event type registry, and writes an
     /// outbox row for automation. Either every event of the batch is committed or none is.
-    async fn ingest(&self, batch: &[EventToStore]) -> StoreResult<Vec<Ingested>>;
+    async fn ingest(&self, batch: Vec<EventToStore>) -> StoreResult<Vec<Ingested>>;
 
     /// The site's event types, standard and custom, with the params seen.
     async fn event_types(&self, site: &SiteId) -> StoreResult<Vec<EventTypeInfo>>;

@@ -8,7 +8,7 @@
 
 mod audit;
 mod contacts;
-mod events;
+pub(crate) mod events;
 mod gdpr;
 mod jobs;
 mod orders;

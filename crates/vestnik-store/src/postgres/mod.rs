@@ -5,6 +5,7 @@
 //! every test run live in its own fresh schema.
 
 mod dialect;
+mod ingest;
 
 mod tenants {
     crate::common::impl_tenant_stores!(super::PostgresStore, sqlx::PgConnection);
@@ -16,13 +17,7 @@ mod orders {
     crate::common::impl_order_store!(super::PostgresStore);
 }
 mod events {
-    crate::common::impl_event_store!(
-        super::PostgresStore,
-        sqlx::PgConnection,
-        super::dialect,
-        " FOR UPDATE",
-        false
-    );
+    crate::common::impl_event_store!(super::PostgresStore);
 }
 mod audit {
     crate::common::impl_audit_store!(super::PostgresStore);

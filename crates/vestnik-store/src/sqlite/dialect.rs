@@ -6,9 +6,7 @@ use sqlx::types::Json;
 use sqlx::{Row, SqliteConnection};
 use std::collections::HashSet;
 use std::time::Duration;
-use vestnik_domain::{
-    ContactId, EventToStore, Job, JobId, ListId, NewJob, SiteId, StoreResult, Timestamp,
-};
+use vestnik_domain::{ContactId, Job, JobId, ListId, NewJob, SiteId, StoreResult, Timestamp};
 
 use super::SqliteStore;
 use crate::common::JOB_COLUMNS;
@@ -219,77 +217,4 @@ pub(crate) async fn delete_members(
             .rows_affected();
     }
     Ok(removed)
-}
-
-/// Rows per multi-row insert: 500 × 7 parameters stays under SQLite's 32 766.
-const EVENT_ROWS: usize = 500;
-
-/// Inserts the events in multi-row statements with anonymous `?` placeholders (named ones
-/// are resolved by a linear scan per bind in SQLite); returns their ids in input order.
-pub(crate) async fn insert_events(
-    conn: &mut SqliteConnection,
-    items: &[&EventToStore],
-    contacts: &[Option<ContactId>],
-) -> StoreResult<Vec<i64>> {
-    let mut ids = Vec::with_capacity(items.len());
-    for (chunk_no, chunk) in items.chunks(EVENT_ROWS).enumerate() {
-        let sql = format!(
-            "INSERT INTO events (site_id, event_type, key_value, contact_id, params, idempotency_key, received_at) \
-             VALUES {} RETURNING id",
-            crate::common::values_list(chunk.len(), 7, 1, true)
-        );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for (n, item) in chunk.iter().enumerate() {
-            let e = &item.event;
-            q = q
-                .bind(item.site_id.as_str())
-                .bind(e.event_type.as_str())
-                .bind(e.key_value.as_str())
-                .bind(contacts[chunk_no * EVENT_ROWS + n].map(|c| c.0))
-                .bind(Json(&e.params))
-                .bind(e.idempotency_key.as_deref())
-                .bind(item.received_at.millis());
-        }
-        let mut chunk_ids: Vec<i64> = q
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(map_err("event"))?
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
-        // Ids follow VALUES order within one statement; RETURNING's order is not promised.
-        chunk_ids.sort_unstable();
-        ids.extend(chunk_ids);
-    }
-    Ok(ids)
-}
-
-pub(crate) async fn insert_event_outbox(
-    conn: &mut SqliteConnection,
-    items: &[&EventToStore],
-    event_ids: &[i64],
-    contacts: &[Option<ContactId>],
-    now: i64,
-) -> StoreResult<()> {
-    for (chunk_no, chunk) in items.chunks(EVENT_ROWS).enumerate() {
-        let sql = format!(
-            "INSERT INTO outbox (site_id, topic, ref_id, payload, created_at) VALUES {}",
-            crate::common::values_list(chunk.len(), 5, 1, true)
-        );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for (n, item) in chunk.iter().enumerate() {
-            let at = chunk_no * EVENT_ROWS + n;
-            q = q
-                .bind(item.site_id.as_str())
-                .bind("event")
-                .bind(event_ids[at])
-                .bind(Json(crate::common::event_outbox_payload(
-                    item,
-                    contacts[at],
-                )))
-                .bind(now);
-        }
-        q.execute(&mut *conn).await.map_err(map_err("outbox"))?;
-    }
-    Ok(())
 }

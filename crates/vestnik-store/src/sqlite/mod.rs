@@ -6,6 +6,7 @@
 //! while a server runs) waits up to the busy timeout for the write lock.
 
 mod dialect;
+mod ingest;
 
 mod tenants {
     crate::common::impl_tenant_stores!(super::SqliteStore, sqlx::SqliteConnection);
@@ -17,13 +18,7 @@ mod orders {
     crate::common::impl_order_store!(super::SqliteStore);
 }
 mod events {
-    crate::common::impl_event_store!(
-        super::SqliteStore,
-        sqlx::SqliteConnection,
-        super::dialect,
-        "",
-        true
-    );
+    crate::common::impl_event_store!(super::SqliteStore);
 }
 mod audit {
     crate::common::impl_audit_store!(super::SqliteStore);
@@ -58,10 +53,12 @@ pub enum SqliteDurability {
 pub struct SqliteStore {
     read: SqlitePool,
     write: SqlitePool,
+    /// Event ingestion's own connection (see `ingest.rs`).
+    ingest: ingest::IngestConnection,
 }
 
 /// How long a write waits for another process holding the file's write lock.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl SqliteStore {
     pub async fn open(path: &Path, durability: SqliteDurability) -> StoreResult<Self> {
@@ -90,30 +87,32 @@ impl SqliteStore {
             .connect_with(options.clone())
             .await
             .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
-        let store_write = write.clone();
         let read = SqlitePoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(options)
             .await
             .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
+        migrate_pool(&write).await?;
+        // Opened after the migrations, so it never sees a half-made schema.
+        let file = path.to_path_buf();
+        let ingest =
+            tokio::task::spawn_blocking(move || ingest::IngestConnection::open(&file, durability))
+                .await
+                .map_err(|e| {
+                    StoreError::Internal(format!("opening the ingestion connection: {e}"))
+                })??;
         let store = SqliteStore {
             read,
-            write: store_write,
+            write,
+            ingest,
         };
-        store.migrate().await?;
         Ok(store)
     }
 
     /// Applies pending migrations; safe to call from several processes at once.
     pub async fn migrate(&self) -> StoreResult<()> {
-        let mut tx = self
-            .write
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(map_err("migration"))?;
-        migrate::apply_pending!(tx, migrate::SQLITE, "SQLite");
-        tx.commit().await.map_err(map_err("migration"))
+        migrate_pool(&self.write).await
     }
 
     /// Where reads go: a pool beside the writer.
@@ -126,10 +125,23 @@ impl SqliteStore {
         &self.write
     }
 
+    pub(crate) fn ingest_connection(&self) -> &ingest::IngestConnection {
+        &self.ingest
+    }
+
     pub async fn close(&self) {
         self.read.close().await;
         self.write.close().await;
     }
+}
+
+async fn migrate_pool(write: &SqlitePool) -> StoreResult<()> {
+    let mut tx = write
+        .begin_with("BEGIN IMMEDIATE")
+        .await
+        .map_err(map_err("migration"))?;
+    migrate::apply_pending!(tx, migrate::SQLITE, "SQLite");
+    tx.commit().await.map_err(map_err("migration"))
 }
 
 #[async_trait]
