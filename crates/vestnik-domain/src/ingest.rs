@@ -91,6 +91,9 @@ pub struct ValidEvent {
     pub phone: Option<Phone>,
     /// Param name → value, JSON-in-a-string values decoded.
     pub params: Map<String, Value>,
+    /// `params` encoded once, here: validation runs in parallel request handlers, while
+    /// the store's writer is serial and should only write.
+    pub params_json: String,
     pub idempotency_key: Option<String>,
     pub change: StateChange,
 }
@@ -382,6 +385,7 @@ pub fn validate(raw: RawEvent, idempotency_header: Option<&str>) -> Result<Valid
             "`eventId` must be at most 200 characters",
         ));
     }
+    let params_json = serde_json::to_string(&params).expect("a map of JSON values always encodes");
     Ok(ValidEvent {
         event_type,
         standard,
@@ -389,6 +393,7 @@ pub fn validate(raw: RawEvent, idempotency_header: Option<&str>) -> Result<Valid
         email,
         phone,
         params,
+        params_json,
         idempotency_key,
         change,
     })

@@ -54,8 +54,15 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             "the request body is empty; send a JSON document",
         ));
     }
+    // The happy path parses once, untracked; only a failed parse pays for path tracking,
+    // to name the field. Path tracking doubled the parse cost of event batches.
+    let untracked_error = match serde_json::from_slice(bytes) {
+        Ok(value) => return Ok(value),
+        Err(e) => e,
+    };
     let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    let tracked: Result<T, _> = serde_path_to_error::deserialize(de);
+    tracked.map(|_| ()).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         let (status, kind) = if inner.is_data() {
@@ -71,5 +78,15 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         err.detail.line = Some(inner.line());
         err.detail.column = Some(inner.column());
         err
-    })
+    })?;
+    // The tracked parse reads one value and ignores what follows; the untracked one failed
+    // on that rest (trailing characters).
+    let mut err = ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_json",
+        format!("invalid JSON body: {untracked_error}"),
+    );
+    err.detail.line = Some(untracked_error.line());
+    err.detail.column = Some(untracked_error.column());
+    Err(err)
 }

@@ -121,6 +121,11 @@ pub enum UserCommand {
     },
 }
 
+/// mimalloc instead of glibc's malloc: ingestion allocates many small, short-lived values
+/// (JSON params, states) across threads, where glibc's arenas spent ~15 % of the CPU.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()

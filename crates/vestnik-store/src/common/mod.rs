@@ -89,12 +89,19 @@ pub(crate) fn placeholder(n: usize, anonymous: bool) -> String {
 
 /// What automation learns about a stored event. No `key_value`: it is often an email, and the
 /// outbox must hold no personal data that erasure would have to chase; the event row has it.
+/// The outbox payload of an `event` row: enough for a trigger to match, no personal data.
+#[derive(serde::Serialize)]
+pub(crate) struct EventOutboxPayload<'a> {
+    pub event_type: &'a str,
+    pub contact_id: Option<i64>,
+}
+
 pub(crate) fn event_outbox_payload(
     item: &vestnik_domain::EventToStore,
     contact: Option<vestnik_domain::ContactId>,
-) -> serde_json::Value {
-    serde_json::json!({
-        "event_type": item.event.event_type,
-        "contact_id": contact.map(|c| c.0),
-    })
+) -> EventOutboxPayload<'_> {
+    EventOutboxPayload {
+        event_type: &item.event.event_type,
+        contact_id: contact.map(|c| c.0),
+    }
 }

@@ -185,10 +185,7 @@ pub(crate) async fn insert_events(
     let types: Vec<&str> = items.iter().map(|i| i.event.event_type.as_str()).collect();
     let keys: Vec<&str> = items.iter().map(|i| i.event.key_value.as_str()).collect();
     let contact_ids: Vec<Option<i64>> = contacts.iter().map(|c| c.map(|c| c.0)).collect();
-    let params: Vec<String> = items
-        .iter()
-        .map(|i| serde_json::Value::Object(i.event.params.clone()).to_string())
-        .collect();
+    let params: Vec<&str> = items.iter().map(|i| i.event.params_json.as_str()).collect();
     let idempotency: Vec<Option<&str>> = items
         .iter()
         .map(|i| i.event.idempotency_key.as_deref())
@@ -229,8 +226,9 @@ pub(crate) async fn insert_event_outbox(
     let payloads: Vec<String> = items
         .iter()
         .zip(contacts)
-        .map(|(i, c)| crate::common::event_outbox_payload(i, *c).to_string())
-        .collect();
+        .map(|(i, c)| serde_json::to_string(&crate::common::event_outbox_payload(i, *c)))
+        .collect::<Result<_, _>>()
+        .map_err(|e| crate::error::internal(format!("encoding an outbox payload: {e}")))?;
     sqlx::query(
         "INSERT INTO outbox (site_id, topic, ref_id, payload, created_at) \
          SELECT s, 'event', r, p::jsonb, $4 FROM unnest($1::text[], $2::bigint[], $3::text[]) AS t(s, r, p)",

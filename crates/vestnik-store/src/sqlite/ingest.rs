@@ -157,21 +157,21 @@ fn write_batch(conn: &mut Connection, batch: &[EventToStore]) -> StoreResult<Vec
                 Fate::Store => {}
             }
             let contact = resolve_contact(&tx, &mut contacts, item, now)?;
-            let params_json = serde_json::to_string(&e.params)
-                .map_err(|err| internal(format!("encoding event params: {err}")))?;
             insert_event
                 .execute(params![
                     site,
                     e.event_type,
                     e.key_value,
                     contact.map(|c| c.0),
-                    params_json,
+                    e.params_json,
                     e.idempotency_key,
                     item.received_at.millis()
                 ])
                 .map_err(sqlite_err)?;
             let event_id = tx.last_insert_rowid();
-            let payload = crate::common::event_outbox_payload(item, contact).to_string();
+            let payload =
+                serde_json::to_string(&crate::common::event_outbox_payload(item, contact))
+                    .map_err(|err| internal(format!("encoding an outbox payload: {err}")))?;
             insert_outbox
                 .execute(params![site, event_id, payload, now])
                 .map_err(sqlite_err)?;
