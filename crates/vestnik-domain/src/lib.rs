@@ -13,6 +13,7 @@
 //! - [`order`]: shop orders, their statuses and history, money as exact decimal text.
 //! - [`store`]: the `Store` traits and the one error type every backend returns.
 
+pub mod catalog;
 pub mod contact;
 pub mod event;
 pub mod ids;
@@ -24,6 +25,10 @@ pub mod store;
 pub mod time;
 pub mod user;
 
+pub use catalog::{
+    CatalogCategory, CatalogImport, CatalogOffer, FeedSettings, ImportId, ImportState,
+    ImportSummary, OfferIssue, OfferParam,
+};
 pub use contact::{
     Bonus, Contact, ContactFields, ContactList, Email, LeadStatus, NewContact, Phone, Subscription,
     ValidationError,

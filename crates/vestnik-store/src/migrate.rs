@@ -23,6 +23,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         name: "public_api",
         sql: include_str!("../migrations/sqlite/0002_public_api.sql"),
     },
+    Migration {
+        version: 3,
+        name: "catalog",
+        sql: include_str!("../migrations/sqlite/0003_catalog.sql"),
+    },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -35,6 +40,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 2,
         name: "public_api",
         sql: include_str!("../migrations/postgres/0002_public_api.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "catalog",
+        sql: include_str!("../migrations/postgres/0003_catalog.sql"),
     },
 ];
 

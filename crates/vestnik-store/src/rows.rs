@@ -17,6 +17,7 @@ pub(crate) trait Columns {
     fn opt_int(&self, col: &str) -> Result<Option<i64>, StoreError>;
     fn json(&self, col: &str) -> Result<serde_json::Value, StoreError>;
     fn opt_bool(&self, col: &str) -> Result<Option<bool>, StoreError>;
+    fn opt_json(&self, col: &str) -> Result<Option<serde_json::Value>, StoreError>;
 }
 
 macro_rules! impl_columns {
@@ -40,6 +41,11 @@ macro_rules! impl_columns {
             }
             fn opt_bool(&self, col: &str) -> Result<Option<bool>, StoreError> {
                 self.try_get(col)
+                    .map_err(|e| internal(format!("column {col}: {e}")))
+            }
+            fn opt_json(&self, col: &str) -> Result<Option<serde_json::Value>, StoreError> {
+                self.try_get::<Option<sqlx::types::Json<serde_json::Value>>, _>(col)
+                    .map(|j| j.map(|j| j.0))
                     .map_err(|e| internal(format!("column {col}: {e}")))
             }
             fn json(&self, col: &str) -> Result<serde_json::Value, StoreError> {

@@ -5,10 +5,12 @@
 //! authenticated extractor, and no query runs without it.
 
 mod audit;
+mod catalog;
 mod events;
 mod orders;
 
 pub use audit::{AuditEntry, AuditRecord, AuditStore};
+pub use catalog::CatalogStore;
 pub use events::{EventStore, OutboxRow};
 pub use orders::OrderStore;
 
@@ -248,7 +250,15 @@ pub trait JobStore: Send + Sync {
 /// Everything a node needs from its database.
 #[async_trait]
 pub trait Store:
-    SiteStore + UserStore + ContactStore + ListStore + JobStore + OrderStore + EventStore + AuditStore
+    SiteStore
+    + UserStore
+    + ContactStore
+    + ListStore
+    + JobStore
+    + OrderStore
+    + EventStore
+    + AuditStore
+    + CatalogStore
 {
     /// `sqlite` or `postgres`, for logs and `/health`.
     fn backend(&self) -> &'static str;

@@ -7,6 +7,7 @@
 //! whose SQL differs, functions in its `dialect` module.
 
 mod audit;
+pub(crate) mod catalog;
 mod contacts;
 pub(crate) mod events;
 mod gdpr;
@@ -15,6 +16,7 @@ mod orders;
 mod tenants;
 
 pub(crate) use audit::impl_audit_store;
+pub(crate) use catalog::impl_catalog_store;
 pub(crate) use contacts::{bind_contact_fields, impl_contact_stores};
 pub(crate) use events::impl_event_store;
 pub(crate) use gdpr::contact_gdpr_fns;

@@ -19,6 +19,9 @@ mod orders {
 mod events {
     crate::common::impl_event_store!(super::PostgresStore);
 }
+mod catalog {
+    crate::common::impl_catalog_store!(super::PostgresStore, sqlx::PgConnection, super::dialect);
+}
 mod audit {
     crate::common::impl_audit_store!(super::PostgresStore);
 }

@@ -218,3 +218,70 @@ pub(crate) async fn delete_members(
     }
     Ok(removed)
 }
+
+/// Stages offers on the bulk connection: one transaction, one cached upsert per offer (a
+/// later duplicate id replaces the earlier one, as the feed's later entry wins).
+pub(crate) async fn stage_offers(
+    store: &SqliteStore,
+    import: vestnik_domain::ImportId,
+    offers: &[vestnik_domain::CatalogOffer],
+) -> StoreResult<()> {
+    let rows = offers
+        .iter()
+        .map(|o| {
+            serde_json::to_string(o)
+                .map(|data| (o.id.clone(), o.available, o.name.clone(), o.category_id.clone(), data))
+                .map_err(|e| crate::error::internal(format!("encoding offer {}: {e}", o.id)))
+        })
+        .collect::<StoreResult<Vec<_>>>()?;
+    store
+        .bulk(move |conn| {
+            let tx = conn.transaction().map_err(super::bulk::sqlite_err)?;
+            {
+                let mut upsert = tx
+                    .prepare_cached(
+                        "INSERT INTO catalog_staged_offers (import_id, offer_id, available, name, category_id, data) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+                         ON CONFLICT (import_id, offer_id) DO UPDATE SET available = excluded.available, \
+                             name = excluded.name, category_id = excluded.category_id, data = excluded.data",
+                    )
+                    .map_err(super::bulk::sqlite_err)?;
+                for (id, available, name, category, data) in &rows {
+                    upsert
+                        .execute(rusqlite::params![import.0, id, available, name, category, data])
+                        .map_err(super::bulk::sqlite_err)?;
+                }
+            }
+            tx.commit().map_err(super::bulk::sqlite_err)
+        })
+        .await
+}
+
+pub(crate) async fn stage_categories(
+    store: &SqliteStore,
+    import: vestnik_domain::ImportId,
+    categories: &[vestnik_domain::CatalogCategory],
+) -> StoreResult<()> {
+    let rows = categories.to_vec();
+    store
+        .bulk(move |conn| {
+            let tx = conn.transaction().map_err(super::bulk::sqlite_err)?;
+            {
+                let mut upsert = tx
+                    .prepare_cached(
+                        "INSERT INTO catalog_staged_categories (import_id, category_id, parent_id, name) \
+                         VALUES (?1, ?2, ?3, ?4) \
+                         ON CONFLICT (import_id, category_id) DO UPDATE SET parent_id = excluded.parent_id, \
+                             name = excluded.name",
+                    )
+                    .map_err(super::bulk::sqlite_err)?;
+                for c in &rows {
+                    upsert
+                        .execute(rusqlite::params![import.0, c.id, c.parent_id, c.name])
+                        .map_err(super::bulk::sqlite_err)?;
+                }
+            }
+            tx.commit().map_err(super::bulk::sqlite_err)
+        })
+        .await
+}

@@ -1,62 +1,16 @@
-//! Event ingestion on SQLite, on a connection of its own driven by rusqlite.
-//!
-//! sqlx's SQLite driver runs each statement on a worker thread and sends every result row
-//! back over a channel; for ingestion, a few hundred small statements per batch, those
-//! hand-offs were most of the CPU (a perf profile of the HTTP benchmark showed the thread
-//! wake-ups on top). Here one blocking call runs the whole batch with cached prepared
-//! statements, so a batch costs one hand-off instead of one per row.
-//!
-//! The connection is a second writer on the file. To keep SQLite's busy-wait out of the
-//! picture, a batch first takes the sqlx writer connection (the store's single writer), so
-//! writes inside this process still go one at a time; another process waits on the file
-//! lock for up to the busy timeout, as before.
+//! Event ingestion on SQLite: one batch, one transaction on the bulk connection (`bulk.rs`),
+//! with cached prepared statements. sqlx's SQLite driver runs each statement on a worker
+//! thread and sends every result row back over a channel; for a few hundred small statements
+//! per batch those hand-offs were most of the CPU (a perf profile of the HTTP benchmark
+//! showed the thread wake-ups on top). Here the whole batch costs one hand-off.
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::Path;
-use std::sync::{Arc, Mutex};
-use vestnik_domain::{
-    ContactId, ContactState, EventToStore, Ingested, SiteId, StoreError, StoreResult, Timestamp,
-};
+use vestnik_domain::{ContactId, ContactState, EventToStore, Ingested, SiteId, StoreResult, Timestamp};
 
-use super::{BUSY_TIMEOUT, SqliteDurability, SqliteStore};
+use super::SqliteStore;
+use super::bulk::sqlite_err;
 use crate::error::internal;
-
-/// The ingestion connection, shared by the store's clones.
-#[derive(Clone)]
-pub(crate) struct IngestConnection(Arc<Mutex<Connection>>);
-
-impl IngestConnection {
-    pub(crate) fn open(path: &Path, durability: SqliteDurability) -> StoreResult<Self> {
-        let conn = Connection::open(path)
-            .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
-        conn.busy_timeout(BUSY_TIMEOUT).map_err(sqlite_err)?;
-        let synchronous = match durability {
-            SqliteDurability::Normal => "NORMAL",
-            SqliteDurability::Full => "FULL",
-        };
-        conn.execute_batch(&format!(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous}; PRAGMA foreign_keys = ON;"
-        ))
-        .map_err(sqlite_err)?;
-        conn.set_prepared_statement_cache_capacity(32);
-        Ok(IngestConnection(Arc::new(Mutex::new(conn))))
-    }
-}
-
-fn sqlite_err(e: rusqlite::Error) -> StoreError {
-    match &e {
-        rusqlite::Error::SqliteFailure(f, _)
-            if matches!(
-                f.code,
-                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
-            ) =>
-        {
-            StoreError::Unavailable(format!("the database stayed locked: {e}"))
-        }
-        _ => StoreError::Internal(format!("storing events: {e}")),
-    }
-}
 
 /// Stores a batch in one transaction; see `EventStore::ingest`.
 pub(crate) async fn ingest(
@@ -66,24 +20,7 @@ pub(crate) async fn ingest(
     if batch.is_empty() {
         return Ok(Vec::new());
     }
-    // Held until the batch is committed: the in-process write lock.
-    let writer = store
-        .writes()
-        .acquire()
-        .await
-        .map_err(crate::error::map_err("event"))?;
-    let conn = store.ingest_connection().clone();
-    let result = tokio::task::spawn_blocking(move || {
-        let mut conn = conn
-            .0
-            .lock()
-            .map_err(|_| internal("the ingestion connection was poisoned by a panic"))?;
-        write_batch(&mut conn, &batch)
-    })
-    .await
-    .map_err(|e| internal(format!("the ingestion task failed: {e}")))?;
-    drop(writer);
-    result
+    store.bulk(move |conn| write_batch(conn, &batch)).await
 }
 
 /// What becomes of one event of a batch, as far as idempotency goes.

@@ -5,6 +5,7 @@
 //! their own pool and run beside the writer (WAL). Another process on the same file (the CLI
 //! while a server runs) waits up to the busy timeout for the write lock.
 
+mod bulk;
 mod dialect;
 mod ingest;
 
@@ -19,6 +20,9 @@ mod orders {
 }
 mod events {
     crate::common::impl_event_store!(super::SqliteStore);
+}
+mod catalog {
+    crate::common::impl_catalog_store!(super::SqliteStore, sqlx::SqliteConnection, super::dialect);
 }
 mod audit {
     crate::common::impl_audit_store!(super::SqliteStore);
@@ -53,8 +57,8 @@ pub enum SqliteDurability {
 pub struct SqliteStore {
     read: SqlitePool,
     write: SqlitePool,
-    /// Event ingestion's own connection (see `ingest.rs`).
-    ingest: ingest::IngestConnection,
+    /// The bulk connection (see `bulk.rs`).
+    bulk: bulk::BulkConnection,
 }
 
 /// How long a write waits for another process holding the file's write lock.
@@ -96,16 +100,16 @@ impl SqliteStore {
         migrate_pool(&write).await?;
         // Opened after the migrations, so it never sees a half-made schema.
         let file = path.to_path_buf();
-        let ingest =
-            tokio::task::spawn_blocking(move || ingest::IngestConnection::open(&file, durability))
+        let bulk =
+            tokio::task::spawn_blocking(move || bulk::BulkConnection::open(&file, durability))
                 .await
                 .map_err(|e| {
-                    StoreError::Internal(format!("opening the ingestion connection: {e}"))
+                    StoreError::Internal(format!("opening the bulk connection: {e}"))
                 })??;
         let store = SqliteStore {
             read,
             write,
-            ingest,
+            bulk,
         };
         Ok(store)
     }
@@ -125,8 +129,8 @@ impl SqliteStore {
         &self.write
     }
 
-    pub(crate) fn ingest_connection(&self) -> &ingest::IngestConnection {
-        &self.ingest
+    pub(crate) fn bulk_connection(&self) -> &bulk::BulkConnection {
+        &self.bulk
     }
 
     pub async fn close(&self) {

@@ -1,0 +1,133 @@
+//! The shop's product catalog as imported from its YML feed: offers and categories, the
+//! feed's settings, and what each import did.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+use crate::ids::SiteId;
+use crate::time::Timestamp;
+
+/// One `<param name="…" unit="…">value</param>` of an offer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OfferParam {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+    pub value: String,
+}
+
+/// An offer as the feed describes it. Prices stay decimal text, exactly as the shop wrote
+/// them (after validation), so nothing is lost to floating point.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CatalogOffer {
+    pub id: String,
+    pub available: bool,
+    /// The offer's `type` attribute (`vendor.model`, …), when given.
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub offer_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    pub price: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oldprice: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category_id: Option<String>,
+    #[serde(default)]
+    pub pictures: Vec<String>,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub type_prefix: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vendor: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub params: Vec<OfferParam>,
+    /// Tags this reader does not know, kept as the feed gave them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub extra: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CatalogCategory {
+    pub id: String,
+    pub parent_id: Option<String>,
+    pub name: String,
+}
+
+/// A broken offer the import skipped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OfferIssue {
+    pub offer_id: Option<String>,
+    pub line: u64,
+    pub reason: String,
+}
+
+/// What an import read; the CLI prints exactly this as JSON.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportSummary {
+    pub offers: u64,
+    pub categories: u64,
+    pub skipped: u64,
+    pub errors: Vec<OfferIssue>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ImportId(pub i64);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ImportState {
+    Running,
+    Done,
+    Failed,
+}
+
+impl ImportState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImportState::Running => "running",
+            ImportState::Done => "done",
+            ImportState::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "running" => Some(ImportState::Running),
+            "done" => Some(ImportState::Done),
+            "failed" => Some(ImportState::Failed),
+            _ => None,
+        }
+    }
+}
+
+/// One import of a site's feed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CatalogImport {
+    pub id: ImportId,
+    pub site_id: SiteId,
+    pub source: String,
+    pub state: ImportState,
+    pub summary: Option<ImportSummary>,
+    /// Offers of the previous catalog missing from this feed, now marked unavailable.
+    pub retired: Option<u64>,
+    pub error: Option<String>,
+    pub started_at: Timestamp,
+    pub finished_at: Option<Timestamp>,
+}
+
+/// Where a site's feed comes from and how often it is fetched.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeedSettings {
+    pub url: Option<String>,
+    /// Minutes between automatic imports; `None` = only on demand.
+    pub refresh_minutes: Option<u32>,
+}

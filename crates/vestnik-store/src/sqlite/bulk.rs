@@ -1,0 +1,85 @@
+//! The bulk connection: a rusqlite connection of the store's own, for work that runs many
+//! small statements in one transaction (event batches, catalog staging). One blocking call
+//! runs the whole transaction with cached prepared statements, instead of one async
+//! round trip to sqlx's worker thread per statement and per row.
+//!
+//! It is a second writer on the file. To keep SQLite's busy-wait out of the picture, a bulk
+//! call first takes the sqlx writer connection (the store's single writer), so writes inside
+//! this process still go one at a time; another process waits on the file lock for up to
+//! the busy timeout, as before.
+
+use rusqlite::Connection;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use vestnik_domain::{StoreError, StoreResult};
+
+use super::{BUSY_TIMEOUT, SqliteDurability, SqliteStore};
+use crate::error::internal;
+
+/// Shared by the store's clones.
+#[derive(Clone)]
+pub(crate) struct BulkConnection(Arc<Mutex<Connection>>);
+
+impl BulkConnection {
+    pub(crate) fn open(path: &Path, durability: SqliteDurability) -> StoreResult<Self> {
+        let conn = Connection::open(path).map_err(|e| {
+            StoreError::Unavailable(format!("cannot open {}: {e}", path.display()))
+        })?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(sqlite_err)?;
+        let synchronous = match durability {
+            SqliteDurability::Normal => "NORMAL",
+            SqliteDurability::Full => "FULL",
+        };
+        conn.execute_batch(&format!(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous}; PRAGMA foreign_keys = ON;"
+        ))
+        .map_err(sqlite_err)?;
+        conn.set_prepared_statement_cache_capacity(32);
+        Ok(BulkConnection(Arc::new(Mutex::new(conn))))
+    }
+}
+
+impl SqliteStore {
+    /// Runs `work` on the bulk connection on the blocking pool, holding the store's write
+    /// lock throughout. `work` opens and commits its own transaction.
+    pub(crate) async fn bulk<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let writer = self
+            .writes()
+            .acquire()
+            .await
+            .map_err(crate::error::map_err("write lock"))?;
+        let conn = self.bulk_connection().clone();
+        let result = tokio::task::spawn_blocking(move || {
+            let mut conn = conn
+                .0
+                .lock()
+                .map_err(|_| internal("the bulk connection was poisoned by a panic"))?;
+            work(&mut conn)
+        })
+        .await
+        .map_err(|e| internal(format!("a bulk write failed: {e}")))?;
+        drop(writer);
+        result
+    }
+}
+
+pub(crate) fn sqlite_err(e: rusqlite::Error) -> StoreError {
+    match &e {
+        rusqlite::Error::SqliteFailure(f, _)
+            if matches!(
+                f.code,
+                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+            ) =>
+        {
+            StoreError::Unavailable(format!("the database stayed locked: {e}"))
+        }
+        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
+            StoreError::Conflict(format!("a write broke a database rule: {e}"))
+        }
+        _ => StoreError::Internal(format!("database write: {e}")),
+    }
+}
