@@ -49,9 +49,18 @@ pub struct CatalogOffer {
     pub description: Option<String>,
     #[serde(default)]
     pub params: Vec<OfferParam>,
-    /// Tags this reader does not know, kept as the feed gave them.
+    /// Tags this reader does not know, kept as the feed gave them, in feed order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra: Vec<OfferExtra>,
+}
+
+/// An offer element outside the known YML fields (`<sales_notes>`, `<age unit="year">`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OfferExtra {
+    pub name: String,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub extra: BTreeMap<String, String>,
+    pub attributes: BTreeMap<String, String>,
+    pub value: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

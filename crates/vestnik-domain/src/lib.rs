@@ -27,7 +27,7 @@ pub mod user;
 
 pub use catalog::{
     CatalogCategory, CatalogImport, CatalogOffer, FeedSettings, ImportId, ImportState,
-    ImportSummary, OfferIssue, OfferParam,
+    ImportSummary, OfferExtra, OfferIssue, OfferParam,
 };
 pub use contact::{
     Bonus, Contact, ContactFields, ContactList, Email, LeadStatus, NewContact, Phone, Subscription,

@@ -7,8 +7,10 @@
 //! expires another node claims the job again. Handlers must therefore tolerate a repeat run
 //! after a crash (key side effects by job id), which is the price of never losing work.
 
+pub mod catalog_import;
 pub mod ingest;
 pub mod runner;
 
+pub use catalog_import::{DownloadLimits, FeedSource, ImportError, ImportProgress, import_feed};
 pub use ingest::{EventWriter, EventWriterConfig, IngestError};
 pub use runner::{JobError, JobHandler, JobRunner, RunnerConfig, RunnerStats};

@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 use vestnik_domain::{
-    CatalogCategory, CatalogOffer, FeedSettings, ImportState, ImportSummary, OfferParam, SiteId,
-    Store, StoreError,
+    CatalogCategory, CatalogOffer, FeedSettings, ImportState, ImportSummary, OfferExtra,
+    OfferParam, SiteId, Store, StoreError,
 };
 use vestnik_testkit::TestDb;
 
@@ -31,7 +31,11 @@ fn offer(id: &str, name: &str, price: &str) -> CatalogOffer {
             unit: Some("RU".into()),
             value: "42".into(),
         }],
-        extra: [("sales_notes".to_string(), "предоплата".to_string())].into(),
+        extra: vec![OfferExtra {
+            name: "sales_notes".into(),
+            attributes: [("lang".to_string(), "ru".to_string())].into(),
+            value: "предоплата".into(),
+        }],
     }
 }
 

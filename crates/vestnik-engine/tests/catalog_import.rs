@@ -1,0 +1,210 @@
+//! Feed imports end to end on both backends: the shared sample feeds (UTF-8 and
+//! windows-1251) give the same catalog, a file that is not a feed leaves the catalog alone,
+//! and downloads from a local HTTP server honour the status and the size cap.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use vestnik_domain::{ImportState, SiteId, Store};
+use vestnik_engine::{DownloadLimits, FeedSource, ImportError, import_feed};
+use vestnik_testkit::TestDb;
+
+fn feed(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/testdata/feeds")
+        .join(name)
+}
+
+async fn new_site(s: &Arc<dyn Store>, name: &str) -> SiteId {
+    s.create_site(name).await.unwrap().0.id
+}
+
+/// Serves `body` with `status` to every connection on 127.0.0.1 until the test ends.
+async fn serve_once(status: &'static str, body: Vec<u8>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let body = Arc::new(body);
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let body = body.clone();
+            tokio::spawn(async move {
+                let mut request = [0u8; 4096];
+                let _ = socket.read(&mut request).await;
+                let head = format!(
+                    "HTTP/1.1 {status}\r\ncontent-type: application/xml\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = socket.write_all(head.as_bytes()).await;
+                let _ = socket.write_all(&body).await;
+            });
+        }
+    });
+    format!("http://{addr}/feed.xml")
+}
+
+fn limits() -> DownloadLimits {
+    DownloadLimits {
+        max_bytes: 10 * 1024 * 1024,
+        idle_timeout: Duration::from_secs(5),
+        total_timeout: Duration::from_secs(20),
+    }
+}
+
+mod cases {
+    use super::*;
+
+    pub async fn both_encodings_of_the_sample_feed_import_to_the_same_catalog(db: TestDb) {
+        let s = db.store();
+        let utf8_site = new_site(&s, "UTF-8").await;
+        let cp1251_site = new_site(&s, "cp1251").await;
+        let a = import_feed(
+            s.clone(),
+            &utf8_site,
+            &FeedSource::File(feed("shop-utf8.xml")),
+            &limits(),
+            None,
+        )
+        .await
+        .unwrap();
+        let b = import_feed(
+            s.clone(),
+            &cp1251_site,
+            &FeedSource::File(feed("shop-cp1251.xml")),
+            &limits(),
+            None,
+        )
+        .await
+        .unwrap();
+        assert_eq!(a.state, ImportState::Done);
+        assert_eq!(a.summary, b.summary);
+        let summary = a.summary.unwrap();
+        assert_eq!(
+            (summary.offers, summary.categories, summary.skipped),
+            (23, 6, 1)
+        );
+        assert_eq!(summary.errors[0].offer_id.as_deref(), Some("1011"));
+        assert_eq!(summary.errors[0].line, 140);
+
+        assert_eq!(
+            s.categories(&utf8_site).await.unwrap(),
+            s.categories(&cp1251_site).await.unwrap()
+        );
+        let ids: Vec<String> = (1001..=1024).map(|n| n.to_string()).collect();
+        let from_utf8 = s.offers_by_id(&utf8_site, &ids).await.unwrap();
+        assert_eq!(from_utf8.len(), 23);
+        assert_eq!(from_utf8, s.offers_by_id(&cp1251_site, &ids).await.unwrap());
+        let first = &from_utf8[0];
+        assert_eq!(first.name, "Кроссовки модель 1");
+        assert_eq!(first.price, "18973.37");
+        assert_eq!(
+            first.description.as_deref(),
+            Some("<p>Описание товара 1: «хлопок» & лён</p>")
+        );
+    }
+
+    pub async fn a_file_that_is_not_a_feed_leaves_the_catalog_alone(db: TestDb) {
+        let s = db.store();
+        let site = new_site(&s, "Shop").await;
+        import_feed(
+            s.clone(),
+            &site,
+            &FeedSource::File(feed("shop-utf8.xml")),
+            &limits(),
+            None,
+        )
+        .await
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let html = dir.path().join("page.html");
+        std::fs::write(&html, "<!DOCTYPE html><html><body>Not found</body></html>").unwrap();
+        let err = import_feed(s.clone(), &site, &FeedSource::File(html), &limits(), None)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ImportError::Feed(_)), "{err:?}");
+        assert!(err.to_string().to_lowercase().contains("html"), "{err}");
+        assert_eq!(s.offer_counts(&site).await.unwrap(), (23, 20));
+        let history = s.imports(&site, 5).await.unwrap();
+        assert_eq!(history[0].state, ImportState::Failed);
+        assert_eq!(history[0].error.as_deref(), Some(err.to_string().as_str()));
+
+        let missing = import_feed(
+            s.clone(),
+            &site,
+            &FeedSource::File(dir.path().join("nope.xml")),
+            &limits(),
+            None,
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            missing.to_string().contains("cannot open the feed"),
+            "{missing}"
+        );
+
+        // A well-formed feed whose every offer is broken would retire the whole catalog:
+        // refused instead.
+        let empty = dir.path().join("empty.xml");
+        std::fs::write(
+            &empty,
+            "<?xml version=\"1.0\"?><yml_catalog><shop><offers><offer id=\"1\"><name>x</name></offer></offers></shop></yml_catalog>",
+        )
+        .unwrap();
+        let err = import_feed(s.clone(), &site, &FeedSource::File(empty), &limits(), None)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("no valid offers"), "{err}");
+        assert_eq!(s.offer_counts(&site).await.unwrap(), (23, 20));
+    }
+
+    pub async fn a_feed_downloads_from_a_url_within_limits(db: TestDb) {
+        let s = db.store();
+        let site = new_site(&s, "Shop").await;
+        let body = std::fs::read(feed("shop-cp1251.xml")).unwrap();
+        let url = serve_once("200 OK", body.clone()).await;
+        let progress = Arc::new(vestnik_engine::ImportProgress::default());
+        let done = import_feed(
+            s.clone(),
+            &site,
+            &FeedSource::parse(&url),
+            &limits(),
+            Some(progress.clone()),
+        )
+        .await
+        .unwrap();
+        assert_eq!(done.source, url);
+        assert_eq!(done.summary.unwrap().offers, 23);
+        assert_eq!(
+            progress.bytes.load(std::sync::atomic::Ordering::Relaxed),
+            body.len() as u64
+        );
+
+        let missing = serve_once("404 Not Found", b"no".to_vec()).await;
+        let err = import_feed(
+            s.clone(),
+            &site,
+            &FeedSource::parse(&missing),
+            &limits(),
+            None,
+        )
+        .await
+        .unwrap_err();
+        assert!(err.to_string().contains("404"), "{err}");
+
+        let small = DownloadLimits {
+            max_bytes: 1000,
+            ..limits()
+        };
+        let err = import_feed(s.clone(), &site, &FeedSource::parse(&url), &small, None)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("limit of 1000 bytes"), "{err}");
+        assert_eq!(s.offer_counts(&site).await.unwrap(), (23, 20));
+    }
+}
+
+vestnik_testkit::db_cases_on_both_backends!(
+    both_encodings_of_the_sample_feed_import_to_the_same_catalog,
+    a_file_that_is_not_a_feed_leaves_the_catalog_alone,
+    a_feed_downloads_from_a_url_within_limits,
+);
