@@ -11,7 +11,7 @@ use vestnik_engine::{JobRunner, RunnerConfig};
 use vestnik_http::{AppState, Metrics};
 
 use crate::config::Config;
-use crate::{JobsCommand, KeyCommand, SiteCommand, UserCommand};
+use crate::{FeedCommand, JobsCommand, KeyCommand, SiteCommand, UserCommand};
 
 pub fn init_logging(json: bool, serving: bool) {
     use tracing_subscriber::EnvFilter;
@@ -181,6 +181,66 @@ pub async fn jobs(config: Config, cmd: JobsCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+pub async fn feed(config: Config, cmd: FeedCommand) -> anyhow::Result<()> {
+    let store = open(&config).await?;
+    match cmd {
+        FeedCommand::Import { site, source } => {
+            let site = site_id(&site)?;
+            store.get_site(&site).await.map_err(store_err)?;
+            let progress = Arc::new(vestnik_engine::ImportProgress::default());
+            let bar = std::io::stderr()
+                .is_terminal()
+                .then(|| feed_progress_bar(progress.clone()));
+            let imported = vestnik_engine::import_feed(
+                store,
+                &site,
+                &vestnik_engine::FeedSource::parse(&source),
+                &vestnik_engine::DownloadLimits::default(),
+                Some(progress),
+            )
+            .await;
+            if let Some((bar, ticker)) = bar {
+                ticker.abort();
+                bar.finish_and_clear();
+            }
+            let imported = imported.map_err(|e| anyhow::anyhow!("{e}"))?;
+            let summary = imported.summary.unwrap_or_default();
+            println!("{}", serde_json::to_string(&summary)?);
+            if let Some(retired) = imported.retired.filter(|n| *n > 0) {
+                eprintln!("{retired} offers no longer in the feed are now unavailable");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A spinner with offers and bytes read, redrawn from the import's counters.
+fn feed_progress_bar(
+    progress: Arc<vestnik_engine::ImportProgress>,
+) -> (indicatif::ProgressBar, tokio::task::JoinHandle<()>) {
+    use std::sync::atomic::Ordering;
+    let bar = indicatif::ProgressBar::new_spinner();
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{spinner} {msg} [{elapsed_precise}]")
+    {
+        bar.set_style(style);
+    }
+    let shown = bar.clone();
+    let ticker = tokio::spawn(async move {
+        loop {
+            let offers = progress.offers.load(Ordering::Relaxed);
+            let bytes = progress.bytes.load(Ordering::Relaxed);
+            shown.set_message(format!(
+                "{offers} offers, {}",
+                indicatif::HumanBytes(bytes)
+            ));
+            shown.tick();
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    });
+    (bar, ticker)
 }
 
 fn read_password() -> anyhow::Result<String> {

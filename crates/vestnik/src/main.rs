@@ -52,6 +52,22 @@ enum Command {
     /// Background jobs in the shared queue.
     #[command(subcommand)]
     Jobs(JobsCommand),
+    /// The product catalog from the shop's YML feed.
+    #[command(subcommand)]
+    Feed(FeedCommand),
+}
+
+#[derive(Subcommand)]
+pub enum FeedCommand {
+    /// Import a YML feed (a file, or an http(s) URL) into a site's catalog. Prints
+    /// {"offers", "categories", "skipped", "errors": [{"offer_id", "line", "reason"}]}; a
+    /// progress bar goes to stderr on a terminal. On failure the catalog is left as it was.
+    Import {
+        #[arg(long, value_name = "SITE_ID")]
+        site: String,
+        #[arg(value_name = "PATH_OR_URL")]
+        source: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -168,5 +184,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Key(cmd) => commands::key(config, cmd).await,
         Command::User(cmd) => commands::user(config, cmd).await,
         Command::Jobs(cmd) => commands::jobs(config, cmd).await,
+        Command::Feed(cmd) => commands::feed(config, cmd).await,
     }
 }

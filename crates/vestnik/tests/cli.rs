@@ -156,7 +156,71 @@ async fn bad_input_fails_with_a_message_and_no_output(db: TestDb) {
     assert!(String::from_utf8_lossy(&out.stderr).contains("owner, editor or viewer"));
 }
 
+/// `feed import` prints the documented summary, and a file that is not a feed fails with a
+/// message, no stdout, and the catalog left as it was.
+async fn feed_import_prints_its_summary_and_refuses_what_is_not_a_feed(db: TestDb) {
+    let created = stdout_json(&vestnik(&db.url(), &["site", "create", "shop"]));
+    let site = created["site_id"].as_str().unwrap();
+    let feed = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/testdata/feeds/shop-cp1251.xml");
+    let out = vestnik(
+        &db.url(),
+        &["feed", "import", "--site", site, feed.to_str().unwrap()],
+    );
+    let summary = stdout_json(&out);
+    assert_eq!(
+        summary,
+        serde_json::json!({
+            "offers": 23,
+            "categories": 6,
+            "skipped": 1,
+            "errors": [{"offer_id": "1011", "line": 140, "reason": "no price"}]
+        })
+    );
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap().lines().count(),
+        1,
+        "one JSON line, no progress bar when stderr is not a terminal"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("feed.json");
+    std::fs::write(&json, r#"{"offers": []}"#).unwrap();
+    let out = vestnik(
+        &db.url(),
+        &["feed", "import", "--site", site, json.to_str().unwrap()],
+    );
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("JSON"), "{stderr}");
+
+    let out = vestnik(
+        &db.url(),
+        &[
+            "feed",
+            "import",
+            "--site",
+            "0123456789abcdef01234567",
+            feed.to_str().unwrap(),
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not found"));
+
+    let store = db.store();
+    let site = vestnik_domain::SiteId::parse(site).unwrap();
+    assert_eq!(store.offer_counts(&site).await.unwrap(), (23, 20));
+}
+
 mod sqlite {
+    #[tokio::test]
+    async fn feed_import_prints_its_summary_and_refuses_what_is_not_a_feed() {
+        super::feed_import_prints_its_summary_and_refuses_what_is_not_a_feed(
+            vestnik_testkit::TestDb::sqlite().await,
+        )
+        .await
+    }
     #[tokio::test]
     async fn jobs_are_inspectable_from_the_cli() {
         super::jobs_are_inspectable_from_the_cli(vestnik_testkit::TestDb::sqlite().await).await
