@@ -7,7 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::value::RawValue;
 use utoipa::ToSchema;
 use vestnik_domain::ingest::{self, EventError, RawEvent};
 use vestnik_domain::{EventToStore, EventTypeInfo, Ingested, Role, SiteId, Timestamp};
@@ -165,7 +165,9 @@ pub struct BatchResult {
 pub async fn generate_events(
     State(state): State<AppState>,
     key: SiteKey,
-    ApiJson(items): ApiJson<Vec<Value>>,
+    // Items stay raw text until each is decoded straight into `RawEvent`: building a `Value`
+    // tree first and converting it doubled the parse cost of a batch.
+    ApiJson(items): ApiJson<Vec<Box<RawValue>>>,
 ) -> ApiResult<Json<BatchResult>> {
     if items.is_empty() {
         return Err(ApiError::new(
@@ -188,7 +190,7 @@ pub async fn generate_events(
     let mut valid = Vec::new();
     let mut valid_index = Vec::new();
     for (index, item) in items.into_iter().enumerate() {
-        let prepared = serde_json::from_value::<RawEvent>(item)
+        let prepared = serde_json::from_str::<RawEvent>(item.get())
             .map_err(|e| {
                 ApiError::new(
                     StatusCode::BAD_REQUEST,
