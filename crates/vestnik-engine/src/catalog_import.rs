@@ -15,9 +15,11 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use vestnik_catalog::{FeedSink, SinkError};
 use vestnik_domain::{
-    CatalogCategory, CatalogImport, CatalogOffer, ImportId, ImportSummary, OfferExtra, OfferIssue,
-    OfferParam, SiteId, Store,
+    CatalogCategory, CatalogImport, CatalogOffer, ImportId, ImportSummary, NewJob, OfferExtra,
+    OfferIssue, OfferParam, SiteId, Store,
 };
+
+use crate::runner::{JobError, JobHandler};
 
 /// Offers per staging call.
 const CHUNK: usize = 2_000;
@@ -383,5 +385,83 @@ impl Read for ChannelReader {
         buf[..n].copy_from_slice(&self.current[self.position..self.position + n]);
         self.position += n;
         Ok(n)
+    }
+}
+
+/// The job kind that imports a site's feed from its configured URL.
+pub const FEED_IMPORT_JOB: &str = "feed.import";
+
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct FeedImportPayload {
+    /// For scheduled runs: the save time of the settings that scheduled it. A run whose
+    /// settings were saved again since then is stale and ends its chain, so each save starts
+    /// exactly one schedule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    schedule: Option<i64>,
+}
+
+/// A job that imports `site`'s feed now: once (`schedule: None`), or as the first run of
+/// the refresh schedule of the settings saved at `schedule`.
+pub fn feed_import_job(site: &SiteId, schedule: Option<vestnik_domain::Timestamp>) -> NewJob {
+    let payload = FeedImportPayload {
+        schedule: schedule.map(|t| t.millis()),
+    };
+    NewJob::new(
+        FEED_IMPORT_JOB,
+        serde_json::to_value(&payload).unwrap_or_default(),
+    )
+    .for_site(site.clone())
+    // A broken feed is recorded as a failed import, not retried; retries are for the store.
+    .max_attempts(3)
+}
+
+/// Runs `feed.import` jobs: imports from the site's feed URL and, for scheduled runs,
+/// enqueues the next run `refresh_minutes` later.
+pub struct FeedImportJob {
+    pub store: Arc<dyn Store>,
+    pub limits: DownloadLimits,
+}
+
+#[async_trait::async_trait]
+impl JobHandler for FeedImportJob {
+    async fn run(&self, job: &vestnik_domain::Job) -> Result<(), JobError> {
+        let site = job
+            .site_id
+            .clone()
+            .ok_or_else(|| JobError::Permanent("a feed import job without a site".into()))?;
+        let payload: FeedImportPayload = serde_json::from_value(job.payload.clone())
+            .map_err(|e| JobError::Permanent(format!("bad feed import payload: {e}")))?;
+        let Some((settings, saved_at)) = self.store.feed_settings(&site).await? else {
+            return Ok(());
+        };
+        if payload.schedule.is_some_and(|s| s != saved_at.millis()) {
+            return Ok(()); // Superseded by a later save, which runs its own schedule.
+        }
+        let Some(url) = settings.url.as_deref() else {
+            return Ok(());
+        };
+        match import_feed(
+            self.store.clone(),
+            &site,
+            &FeedSource::Url(url.to_string()),
+            &self.limits,
+            None,
+        )
+        .await
+        {
+            Ok(_) => {}
+            Err(ImportError::Feed(reason)) => {
+                tracing::warn!(site = %site.as_str(), %reason, "feed import failed");
+            }
+            Err(ImportError::Store(e)) => return Err(e.into()),
+        }
+        if let (Some(_), Some(minutes)) = (payload.schedule, settings.refresh_minutes) {
+            let next = feed_import_job(&site, Some(saved_at)).run_at(
+                vestnik_domain::Timestamp::now()
+                    .plus(std::time::Duration::from_secs(u64::from(minutes) * 60)),
+            );
+            self.store.enqueue(&next).await?;
+        }
+        Ok(())
     }
 }

@@ -11,6 +11,9 @@ pub mod catalog_import;
 pub mod ingest;
 pub mod runner;
 
-pub use catalog_import::{DownloadLimits, FeedSource, ImportError, ImportProgress, import_feed};
+pub use catalog_import::{
+    DownloadLimits, FEED_IMPORT_JOB, FeedImportJob, FeedSource, ImportError, ImportProgress,
+    feed_import_job, import_feed,
+};
 pub use ingest::{EventWriter, EventWriterConfig, IngestError};
 pub use runner::{JobError, JobHandler, JobRunner, RunnerConfig, RunnerStats};

@@ -201,9 +201,85 @@ mod cases {
         assert!(err.to_string().contains("limit of 1000 bytes"), "{err}");
         assert_eq!(s.offer_counts(&site).await.unwrap(), (23, 20));
     }
+
+    pub async fn a_saved_schedule_imports_and_reschedules_until_superseded(db: TestDb) {
+        use vestnik_domain::{FeedSettings, JobState, Timestamp};
+        use vestnik_engine::JobHandler;
+        let s = db.store();
+        let site = new_site(&s, "Shop").await;
+        let url = serve_once("200 OK", std::fs::read(feed("shop-utf8.xml")).unwrap()).await;
+        let saved = s
+            .set_feed_settings(
+                &site,
+                &FeedSettings {
+                    url: Some(url),
+                    refresh_minutes: Some(60),
+                },
+            )
+            .await
+            .unwrap();
+        s.enqueue(&vestnik_engine::feed_import_job(&site, Some(saved)))
+            .await
+            .unwrap();
+        let kinds = [vestnik_engine::FEED_IMPORT_JOB.to_string()];
+        let claim = || async {
+            s.claim_jobs(
+                "test",
+                &kinds,
+                10,
+                // Long enough that the claim below, hours "later", does not take it back.
+                Duration::from_secs(24 * 3600),
+                Timestamp::now(),
+            )
+            .await
+            .unwrap()
+        };
+        let handler = vestnik_engine::FeedImportJob {
+            store: s.clone(),
+            limits: limits(),
+        };
+        let first = claim().await;
+        assert_eq!(first.len(), 1);
+        handler.run(&first[0]).await.unwrap();
+        assert_eq!(s.offer_counts(&site).await.unwrap(), (23, 20));
+        let pending = s.list_jobs(Some(JobState::Pending), 10).await.unwrap();
+        assert_eq!(pending.len(), 1, "the next run is scheduled");
+        let in_minutes = (pending[0].run_at.millis() - Timestamp::now().millis()) / 60_000;
+        assert!((58..=60).contains(&in_minutes), "{in_minutes} minutes");
+
+        // Saved again: the old chain's next run finds itself superseded and ends.
+        s.set_feed_settings(
+            &site,
+            &FeedSettings {
+                url: None,
+                refresh_minutes: None,
+            },
+        )
+        .await
+        .unwrap();
+        let later = Timestamp::now().plus(Duration::from_secs(2 * 3600));
+        let next = s
+            .claim_jobs("test", &kinds, 10, Duration::from_secs(60), later)
+            .await
+            .unwrap();
+        assert_eq!(next.len(), 1, "{next:#?}");
+        handler.run(&next[0]).await.unwrap();
+        assert_eq!(
+            s.imports(&site, 10).await.unwrap().len(),
+            1,
+            "no second import"
+        );
+        assert!(
+            s.list_jobs(Some(JobState::Pending), 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
 }
 
 vestnik_testkit::db_cases_on_both_backends!(
+    a_saved_schedule_imports_and_reschedules_until_superseded,
     both_encodings_of_the_sample_feed_import_to_the_same_catalog,
     a_file_that_is_not_a_feed_leaves_the_catalog_alone,
     a_feed_downloads_from_a_url_within_limits,

@@ -123,6 +123,10 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::events::generate_event))
         .routes(routes!(routes::events::generate_events))
         .routes(routes!(routes::events::event_types))
+        .routes(routes!(routes::catalog::feed, routes::catalog::save_feed))
+        .routes(routes!(routes::catalog::import_now))
+        .routes(routes!(routes::catalog::imports))
+        .routes(routes!(routes::catalog::offers))
         .routes(routes!(
             routes::contacts::upsert_contacts,
             routes::contacts::find_contact

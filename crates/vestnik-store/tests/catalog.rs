@@ -303,14 +303,21 @@ mod cases {
             url: Some("https://shop.example/yml.xml".into()),
             refresh_minutes: Some(60),
         };
-        s.set_feed_settings(&site, &settings).await.unwrap();
-        assert_eq!(s.feed_settings(&site).await.unwrap(), Some(settings));
+        let first = s.set_feed_settings(&site, &settings).await.unwrap();
+        assert_eq!(
+            s.feed_settings(&site).await.unwrap(),
+            Some((settings, first))
+        );
         let off = FeedSettings {
             url: None,
             refresh_minutes: None,
         };
-        s.set_feed_settings(&site, &off).await.unwrap();
-        assert_eq!(s.feed_settings(&site).await.unwrap(), Some(off));
+        let second = s.set_feed_settings(&site, &off).await.unwrap();
+        assert!(
+            second > first,
+            "each save is told apart: {first:?} {second:?}"
+        );
+        assert_eq!(s.feed_settings(&site).await.unwrap(), Some((off, second)));
     }
 }
 

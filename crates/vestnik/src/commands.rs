@@ -232,10 +232,7 @@ fn feed_progress_bar(
         loop {
             let offers = progress.offers.load(Ordering::Relaxed);
             let bytes = progress.bytes.load(Ordering::Relaxed);
-            shown.set_message(format!(
-                "{offers} offers, {}",
-                indicatif::HumanBytes(bytes)
-            ));
+            shown.set_message(format!("{offers} offers, {}", indicatif::HumanBytes(bytes)));
             shown.tick();
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
@@ -287,12 +284,19 @@ pub async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     if demo {
         crate::demo::ensure_demo(store.as_ref()).await?;
     }
-    let runner = JobRunner::new(
+    let mut runner = JobRunner::new(
         store.clone(),
         node_name(),
         RunnerConfig {
             concurrency: config.job_concurrency,
             ..Default::default()
+        },
+    );
+    runner.register(
+        vestnik_engine::FEED_IMPORT_JOB,
+        vestnik_engine::FeedImportJob {
+            store: store.clone(),
+            limits: vestnik_engine::DownloadLimits::default(),
         },
     );
     let metrics = Arc::new(Metrics::new(Some(runner.stats())));

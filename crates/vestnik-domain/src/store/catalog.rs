@@ -12,6 +12,7 @@ use crate::catalog::{
     CatalogCategory, CatalogImport, CatalogOffer, FeedSettings, ImportId, ImportSummary,
 };
 use crate::ids::SiteId;
+use crate::time::Timestamp;
 
 #[async_trait]
 pub trait CatalogStore: Send + Sync {
@@ -69,7 +70,10 @@ pub trait CatalogStore: Send + Sync {
 
     async fn categories(&self, site: &SiteId) -> StoreResult<Vec<CatalogCategory>>;
 
-    async fn feed_settings(&self, site: &SiteId) -> StoreResult<Option<FeedSettings>>;
+    /// The settings and when they were last saved (scheduled imports use that time to tell
+    /// whether they still follow the current settings).
+    async fn feed_settings(&self, site: &SiteId) -> StoreResult<Option<(FeedSettings, Timestamp)>>;
 
-    async fn set_feed_settings(&self, site: &SiteId, settings: &FeedSettings) -> StoreResult<()>;
+    /// Saves the settings; returns the time they were saved with.
+    async fn set_feed_settings(&self, site: &SiteId, settings: &FeedSettings) -> StoreResult<Timestamp>;
 }

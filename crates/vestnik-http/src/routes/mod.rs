@@ -1,6 +1,7 @@
 //! One file per API area. Each handler is thin: extract, call the store or engine, map.
 
 pub mod admin;
+pub mod catalog;
 pub mod contacts;
 pub mod events;
 pub mod health;

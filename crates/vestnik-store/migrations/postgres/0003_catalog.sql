@@ -32,6 +32,8 @@ CREATE TABLE catalog_staged_offers (
     offer_id     TEXT NOT NULL,
     available    BOOLEAN NOT NULL,
     name         TEXT NOT NULL,
+    -- The name lower-cased (Unicode) for search: SQLite's lower() folds ASCII only.
+    search_name  TEXT NOT NULL,
     category_id  TEXT,
     -- JSON: the whole offer as parsed.
     data         JSONB NOT NULL,
@@ -51,6 +53,8 @@ CREATE TABLE offers (
     offer_id     TEXT NOT NULL,
     available    BOOLEAN NOT NULL,
     name         TEXT NOT NULL,
+    -- The name lower-cased (Unicode) for search: SQLite's lower() folds ASCII only.
+    search_name  TEXT NOT NULL,
     category_id  TEXT,
     -- JSON: the whole offer as last imported (price and oldprice as decimal text).
     data         JSONB NOT NULL,

@@ -143,12 +143,13 @@ macro_rules! impl_catalog_store {
                     return Err(e);
                 }
                 sqlx::query(
-                    "INSERT INTO offers (site_id, offer_id, available, name, category_id, data, import_id, \
-                         first_seen_at, updated_at) \
-                     SELECT $1, offer_id, available, name, category_id, data, import_id, $3, $3 \
+                    "INSERT INTO offers (site_id, offer_id, available, name, search_name, category_id, data, \
+                         import_id, first_seen_at, updated_at) \
+                     SELECT $1, offer_id, available, name, search_name, category_id, data, import_id, $3, $3 \
                      FROM catalog_staged_offers WHERE import_id = $2 \
                      ON CONFLICT (site_id, offer_id) DO UPDATE SET available = excluded.available, \
-                         name = excluded.name, category_id = excluded.category_id, data = excluded.data, \
+                         name = excluded.name, search_name = excluded.search_name, \
+                         category_id = excluded.category_id, data = excluded.data, \
                          import_id = excluded.import_id, updated_at = excluded.updated_at",
                 )
                 .bind(site.as_str())
@@ -279,7 +280,7 @@ macro_rules! impl_catalog_store {
             ) -> StoreResult<Vec<CatalogOffer>> {
                 sqlx::query(
                     "SELECT offer_id, available, data FROM offers \
-                     WHERE site_id = $1 AND (offer_id = $2 OR lower(name) LIKE $3 ESCAPE '\\') \
+                     WHERE site_id = $1 AND (offer_id = $2 OR search_name LIKE $3 ESCAPE '\\') \
                      ORDER BY available DESC, name, offer_id LIMIT $4",
                 )
                 .bind(site.as_str())
@@ -327,37 +328,43 @@ macro_rules! impl_catalog_store {
                 .collect()
             }
 
-            async fn feed_settings(&self, site: &SiteId) -> StoreResult<Option<FeedSettings>> {
-                sqlx::query("SELECT url, refresh_minutes FROM feed_settings WHERE site_id = $1")
+            async fn feed_settings(&self, site: &SiteId) -> StoreResult<Option<(FeedSettings, Timestamp)>> {
+                sqlx::query("SELECT url, refresh_minutes, updated_at FROM feed_settings WHERE site_id = $1")
                     .bind(site.as_str())
                     .fetch_optional(self.reads())
                     .await
                     .map_err(map_err("feed settings"))?
                     .map(|r| {
-                        Ok(FeedSettings {
+                        let settings = FeedSettings {
                             url: r.opt_text("url")?,
                             refresh_minutes: r
                                 .opt_int("refresh_minutes")?
                                 .and_then(|m| u32::try_from(m).ok()),
-                        })
+                        };
+                        Ok((settings, Timestamp(r.int("updated_at")?)))
                     })
                     .transpose()
             }
 
-            async fn set_feed_settings(&self, site: &SiteId, settings: &FeedSettings) -> StoreResult<()> {
-                sqlx::query(
+            async fn set_feed_settings(&self, site: &SiteId, settings: &FeedSettings) -> StoreResult<Timestamp> {
+                // Strictly increasing per site, so two saves within one millisecond still
+                // tell scheduled imports apart.
+                let row = sqlx::query(
                     "INSERT INTO feed_settings (site_id, url, refresh_minutes, updated_at) VALUES ($1, $2, $3, $4) \
                      ON CONFLICT (site_id) DO UPDATE SET url = excluded.url, \
-                         refresh_minutes = excluded.refresh_minutes, updated_at = excluded.updated_at",
+                         refresh_minutes = excluded.refresh_minutes, \
+                         updated_at = CASE WHEN excluded.updated_at > feed_settings.updated_at \
+                             THEN excluded.updated_at ELSE feed_settings.updated_at + 1 END \
+                     RETURNING updated_at",
                 )
                 .bind(site.as_str())
                 .bind(settings.url.as_deref())
                 .bind(settings.refresh_minutes.map(i64::from))
                 .bind(Timestamp::now().millis())
-                .execute(self.writes())
+                .fetch_one(self.writes())
                 .await
                 .map_err(map_err("feed settings"))?;
-                Ok(())
+                Ok(Timestamp(row.get(0)))
             }
         }
     };

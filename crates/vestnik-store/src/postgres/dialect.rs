@@ -246,7 +246,11 @@ pub(crate) async fn insert_event_outbox(
 /// Keeps the last of each id: one `INSERT … ON CONFLICT DO UPDATE` may not touch a row twice.
 fn last_of_each<T>(items: &[T], id: impl Fn(&T) -> &str) -> Vec<&T> {
     let mut seen = std::collections::HashSet::new();
-    let mut out: Vec<&T> = items.iter().rev().filter(|i| seen.insert(id(i).to_string())).collect();
+    let mut out: Vec<&T> = items
+        .iter()
+        .rev()
+        .filter(|i| seen.insert(id(i).to_string()))
+        .collect();
     out.reverse();
     out
 }
@@ -261,6 +265,7 @@ pub(crate) async fn stage_offers(
     let ids: Vec<&str> = offers.iter().map(|o| o.id.as_str()).collect();
     let available: Vec<bool> = offers.iter().map(|o| o.available).collect();
     let names: Vec<&str> = offers.iter().map(|o| o.name.as_str()).collect();
+    let search: Vec<String> = offers.iter().map(|o| o.name.to_lowercase()).collect();
     let categories: Vec<Option<&str>> = offers.iter().map(|o| o.category_id.as_deref()).collect();
     let data: Vec<String> = offers
         .iter()
@@ -268,16 +273,17 @@ pub(crate) async fn stage_offers(
         .collect::<Result<_, _>>()
         .map_err(|e| crate::error::internal(format!("encoding an offer: {e}")))?;
     sqlx::query(
-        "INSERT INTO catalog_staged_offers (import_id, offer_id, available, name, category_id, data) \
-         SELECT $1, o, a, n, c, d::jsonb FROM unnest($2::text[], $3::bool[], $4::text[], $5::text[], $6::text[]) \
-             AS t(o, a, n, c, d) \
+        "INSERT INTO catalog_staged_offers (import_id, offer_id, available, name, search_name, category_id, data) \
+         SELECT $1, o, a, n, s, c, d::jsonb \
+         FROM unnest($2::text[], $3::bool[], $4::text[], $5::text[], $6::text[], $7::text[]) AS t(o, a, n, s, c, d) \
          ON CONFLICT (import_id, offer_id) DO UPDATE SET available = excluded.available, name = excluded.name, \
-             category_id = excluded.category_id, data = excluded.data",
+             search_name = excluded.search_name, category_id = excluded.category_id, data = excluded.data",
     )
     .bind(import.0)
     .bind(&ids)
     .bind(&available)
     .bind(&names)
+    .bind(&search)
     .bind(&categories)
     .bind(&data)
     .execute(store.writes())

@@ -22,9 +22,8 @@ pub(crate) struct BulkConnection(Arc<Mutex<Connection>>);
 
 impl BulkConnection {
     pub(crate) fn open(path: &Path, durability: SqliteDurability) -> StoreResult<Self> {
-        let conn = Connection::open(path).map_err(|e| {
-            StoreError::Unavailable(format!("cannot open {}: {e}", path.display()))
-        })?;
+        let conn = Connection::open(path)
+            .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(sqlite_err)?;
         let synchronous = match durability {
             SqliteDurability::Normal => "NORMAL",
@@ -77,7 +76,9 @@ pub(crate) fn sqlite_err(e: rusqlite::Error) -> StoreError {
         {
             StoreError::Unavailable(format!("the database stayed locked: {e}"))
         }
-        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
             StoreError::Conflict(format!("a write broke a database rule: {e}"))
         }
         _ => StoreError::Internal(format!("database write: {e}")),

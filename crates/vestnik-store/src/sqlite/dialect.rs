@@ -230,7 +230,17 @@ pub(crate) async fn stage_offers(
         .iter()
         .map(|o| {
             serde_json::to_string(o)
-                .map(|data| (o.id.clone(), o.available, o.name.clone(), o.category_id.clone(), data))
+                .map(|data| {
+                    let search = o.name.to_lowercase();
+                    (
+                        o.id.clone(),
+                        o.available,
+                        o.name.clone(),
+                        search,
+                        o.category_id.clone(),
+                        data,
+                    )
+                })
                 .map_err(|e| crate::error::internal(format!("encoding offer {}: {e}", o.id)))
         })
         .collect::<StoreResult<Vec<_>>>()?;
@@ -240,15 +250,16 @@ pub(crate) async fn stage_offers(
             {
                 let mut upsert = tx
                     .prepare_cached(
-                        "INSERT INTO catalog_staged_offers (import_id, offer_id, available, name, category_id, data) \
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+                        "INSERT INTO catalog_staged_offers (import_id, offer_id, available, name, search_name, \
+                             category_id, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
                          ON CONFLICT (import_id, offer_id) DO UPDATE SET available = excluded.available, \
-                             name = excluded.name, category_id = excluded.category_id, data = excluded.data",
+                             name = excluded.name, search_name = excluded.search_name, \
+                             category_id = excluded.category_id, data = excluded.data",
                     )
                     .map_err(super::bulk::sqlite_err)?;
-                for (id, available, name, category, data) in &rows {
+                for (id, available, name, search, category, data) in &rows {
                     upsert
-                        .execute(rusqlite::params![import.0, id, available, name, category, data])
+                        .execute(rusqlite::params![import.0, id, available, name, search, category, data])
                         .map_err(super::bulk::sqlite_err)?;
                 }
             }

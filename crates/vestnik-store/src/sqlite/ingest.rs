@@ -6,7 +6,9 @@
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use vestnik_domain::{ContactId, ContactState, EventToStore, Ingested, SiteId, StoreResult, Timestamp};
+use vestnik_domain::{
+    ContactId, ContactState, EventToStore, Ingested, SiteId, StoreResult, Timestamp,
+};
 
 use super::SqliteStore;
 use super::bulk::sqlite_err;

@@ -103,14 +103,8 @@ impl SqliteStore {
         let bulk =
             tokio::task::spawn_blocking(move || bulk::BulkConnection::open(&file, durability))
                 .await
-                .map_err(|e| {
-                    StoreError::Internal(format!("opening the bulk connection: {e}"))
-                })??;
-        let store = SqliteStore {
-            read,
-            write,
-            bulk,
-        };
+                .map_err(|e| StoreError::Internal(format!("opening the bulk connection: {e}")))??;
+        let store = SqliteStore { read, write, bulk };
         Ok(store)
     }
 
