@@ -20,6 +20,7 @@ pub mod ids;
 pub mod ingest;
 pub mod job;
 pub mod order;
+pub mod promo;
 pub mod site;
 pub mod store;
 pub mod time;

@@ -11,7 +11,7 @@ use vestnik_engine::{JobRunner, RunnerConfig};
 use vestnik_http::{AppState, Metrics};
 
 use crate::config::Config;
-use crate::{FeedCommand, JobsCommand, KeyCommand, SiteCommand, UserCommand};
+use crate::{FeedCommand, JobsCommand, KeyCommand, PromocodesCommand, SiteCommand, UserCommand};
 
 pub fn init_logging(json: bool, serving: bool) {
     use tracing_subscriber::EnvFilter;
@@ -211,6 +211,43 @@ pub async fn feed(config: Config, cmd: FeedCommand) -> anyhow::Result<()> {
             if let Some(retired) = imported.retired.filter(|n| *n > 0) {
                 eprintln!("{retired} offers no longer in the feed are now unavailable");
             }
+        }
+    }
+    Ok(())
+}
+
+pub async fn promocodes(config: Config, cmd: PromocodesCommand) -> anyhow::Result<()> {
+    let store = open(&config).await?;
+    match cmd {
+        PromocodesCommand::Import { site, pool, file } => {
+            let site = site_id(&site)?;
+            vestnik_domain::promo::validate_pool(&pool).map_err(|e| anyhow::anyhow!("{e}"))?;
+            store.get_site(&site).await.map_err(store_err)?;
+            let text = std::fs::read_to_string(&file).with_context(|| {
+                format!("cannot read {} (a UTF-8 text file with one code per line)", file.display())
+            })?;
+            let (codes, skipped_lines) = vestnik_domain::promo::parse_code_lines(&text);
+            if codes.is_empty() {
+                bail!("{} holds no codes; put one code per line", file.display());
+            }
+            let imported = store
+                .import_promo_codes(&site, &pool, &codes)
+                .await
+                .map_err(store_err)?;
+            println!(
+                "{}",
+                json!({
+                    "pool": pool,
+                    "added": imported.added,
+                    "duplicates": imported.duplicates,
+                    "skipped_lines": skipped_lines,
+                })
+            );
+        }
+        PromocodesCommand::List { site } => {
+            let site = site_id(&site)?;
+            let pools = store.promo_pools(&site).await.map_err(store_err)?;
+            println!("{}", serde_json::to_string_pretty(&pools)?);
         }
     }
     Ok(())

@@ -55,6 +55,28 @@ enum Command {
     /// The product catalog from the shop's YML feed.
     #[command(subcommand)]
     Feed(FeedCommand),
+    /// Promo code pools for get_promocode().
+    #[command(subcommand)]
+    Promocodes(PromocodesCommand),
+}
+
+#[derive(Subcommand)]
+pub enum PromocodesCommand {
+    /// Import codes from a file with one code per line into a pool (created on first use).
+    /// Prints {"pool", "added", "duplicates", "skipped_lines": [{"line", "reason"}]}.
+    Import {
+        #[arg(long, value_name = "SITE_ID")]
+        site: String,
+        /// Pool name; templates pick it with get_promocode(pool='NAME').
+        #[arg(long, default_value = vestnik_domain::promo::DEFAULT_POOL)]
+        pool: String,
+        file: PathBuf,
+    },
+    /// Pools with their size and how many codes were handed out, as JSON.
+    List {
+        #[arg(long, value_name = "SITE_ID")]
+        site: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -185,5 +207,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User(cmd) => commands::user(config, cmd).await,
         Command::Jobs(cmd) => commands::jobs(config, cmd).await,
         Command::Feed(cmd) => commands::feed(config, cmd).await,
+        Command::Promocodes(cmd) => commands::promocodes(config, cmd).await,
     }
 }

@@ -213,7 +213,76 @@ async fn feed_import_prints_its_summary_and_refuses_what_is_not_a_feed(db: TestD
     assert_eq!(store.offer_counts(&site).await.unwrap(), (23, 20));
 }
 
+/// `promocodes import` adds a file's codes to a pool, counts duplicates and reports bad lines.
+async fn promocodes_import_reports_what_it_added(db: TestDb) {
+    let created = stdout_json(&vestnik(&db.url(), &["site", "create", "shop"]));
+    let site = created["site_id"].as_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("codes.txt");
+    std::fs::write(&file, "SUMMER-1\nSUMMER-2\n\nSUMMER 3\nSUMMER-1\n").unwrap();
+    let out = vestnik(
+        &db.url(),
+        &[
+            "promocodes",
+            "import",
+            "--site",
+            site,
+            "--pool",
+            "summer",
+            file.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(
+        stdout_json(&out),
+        serde_json::json!({
+            "pool": "summer",
+            "added": 2,
+            "duplicates": 1,
+            "skipped_lines": [{"line": 4, "reason": "contains spaces or control characters; put one code per line"}]
+        })
+    );
+    let listed = stdout_json(&vestnik(&db.url(), &["promocodes", "list", "--site", site]));
+    assert_eq!(
+        listed,
+        serde_json::json!([{"pool": "summer", "total": 2, "issued": 0}])
+    );
+
+    let out = vestnik(
+        &db.url(),
+        &[
+            "promocodes",
+            "import",
+            "--site",
+            site,
+            "--pool",
+            "bad pool",
+            file.to_str().unwrap(),
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a pool name"));
+    let empty = dir.path().join("empty.txt");
+    std::fs::write(&empty, "\n\n").unwrap();
+    let out = vestnik(
+        &db.url(),
+        &[
+            "promocodes",
+            "import",
+            "--site",
+            site,
+            empty.to_str().unwrap(),
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("holds no codes"));
+}
+
 mod sqlite {
+    #[tokio::test]
+    async fn promocodes_import_reports_what_it_added() {
+        super::promocodes_import_reports_what_it_added(vestnik_testkit::TestDb::sqlite().await)
+            .await
+    }
     #[tokio::test]
     async fn feed_import_prints_its_summary_and_refuses_what_is_not_a_feed() {
         super::feed_import_prints_its_summary_and_refuses_what_is_not_a_feed(

@@ -8,11 +8,13 @@ mod audit;
 mod catalog;
 mod events;
 mod orders;
+mod promo;
 
 pub use audit::{AuditEntry, AuditRecord, AuditStore};
 pub use catalog::CatalogStore;
 pub use events::{EventStore, OutboxRow};
 pub use orders::OrderStore;
+pub use promo::PromoStore;
 
 use async_trait::async_trait;
 use std::time::Duration;
@@ -259,6 +261,7 @@ pub trait Store:
     + EventStore
     + AuditStore
     + CatalogStore
+    + PromoStore
 {
     /// `sqlite` or `postgres`, for logs and `/health`.
     fn backend(&self) -> &'static str;

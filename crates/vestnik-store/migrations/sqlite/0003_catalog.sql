@@ -74,3 +74,19 @@ CREATE TABLE categories (
     name         TEXT NOT NULL,
     PRIMARY KEY (site_id, category_id)
 );
+
+-- Promo codes imported in named pools; get_promocode() hands each out at most once.
+CREATE TABLE promo_codes (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    site_id     TEXT NOT NULL REFERENCES sites(id) ON DELETE CASCADE,
+    pool        TEXT NOT NULL,
+    code        TEXT NOT NULL,
+    imported_at INTEGER NOT NULL,
+    -- Set once, when the code is handed out.
+    contact_id  INTEGER REFERENCES contacts(id) ON DELETE SET NULL,
+    -- What it was handed out for (e.g. "campaign:12"), for the report.
+    issued_for  TEXT,
+    issued_at   INTEGER,
+    UNIQUE (site_id, pool, code)
+);
+CREATE INDEX promo_codes_free ON promo_codes(site_id, pool, id) WHERE issued_at IS NULL;

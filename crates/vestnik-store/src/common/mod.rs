@@ -13,6 +13,7 @@ pub(crate) mod events;
 mod gdpr;
 mod jobs;
 mod orders;
+mod promo;
 mod tenants;
 
 pub(crate) use audit::impl_audit_store;
@@ -22,6 +23,7 @@ pub(crate) use events::impl_event_store;
 pub(crate) use gdpr::contact_gdpr_fns;
 pub(crate) use jobs::impl_job_store;
 pub(crate) use orders::impl_order_store;
+pub(crate) use promo::impl_promo_store;
 pub(crate) use tenants::impl_tenant_stores;
 
 /// Columns every contact SELECT returns, in the names `rows::contact` reads.

@@ -315,3 +315,32 @@ pub(crate) async fn stage_categories(
     .map_err(map_err("category"))?;
     Ok(())
 }
+
+/// Adds promo codes with one statement per 10 000; returns how many were new.
+pub(crate) async fn insert_promo_codes(
+    store: &PostgresStore,
+    site: &SiteId,
+    pool: &str,
+    codes: &[String],
+) -> StoreResult<u64> {
+    let now = Timestamp::now().millis();
+    let mut tx = store.writes().begin().await.map_err(map_err("promo code"))?;
+    let mut added = 0;
+    for chunk in codes.chunks(10_000) {
+        added += sqlx::query(
+            "INSERT INTO promo_codes (site_id, pool, code, imported_at) \
+             SELECT $1, $2, c, $4 FROM unnest($3::text[]) AS t(c) \
+             ON CONFLICT (site_id, pool, code) DO NOTHING",
+        )
+        .bind(site.as_str())
+        .bind(pool)
+        .bind(chunk)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err("promo code"))?
+        .rows_affected();
+    }
+    tx.commit().await.map_err(map_err("promo code"))?;
+    Ok(added)
+}

@@ -22,6 +22,9 @@ mod events {
 mod catalog {
     crate::common::impl_catalog_store!(super::PostgresStore, sqlx::PgConnection, super::dialect);
 }
+mod promo {
+    crate::common::impl_promo_store!(super::PostgresStore, super::dialect, " FOR UPDATE SKIP LOCKED");
+}
 mod audit {
     crate::common::impl_audit_store!(super::PostgresStore);
 }

@@ -296,3 +296,35 @@ pub(crate) async fn stage_categories(
         })
         .await
 }
+
+/// Adds promo codes on the bulk connection; returns how many were new.
+pub(crate) async fn insert_promo_codes(
+    store: &SqliteStore,
+    site: &SiteId,
+    pool: &str,
+    codes: &[String],
+) -> StoreResult<u64> {
+    let (site, pool, codes) = (site.as_str().to_string(), pool.to_string(), codes.to_vec());
+    let now = Timestamp::now().millis();
+    store
+        .bulk(move |conn| {
+            let tx = conn.transaction().map_err(super::bulk::sqlite_err)?;
+            let mut added = 0u64;
+            {
+                let mut insert = tx
+                    .prepare_cached(
+                        "INSERT INTO promo_codes (site_id, pool, code, imported_at) VALUES (?1, ?2, ?3, ?4) \
+                         ON CONFLICT (site_id, pool, code) DO NOTHING",
+                    )
+                    .map_err(super::bulk::sqlite_err)?;
+                for code in &codes {
+                    added += insert
+                        .execute(rusqlite::params![site, pool, code, now])
+                        .map_err(super::bulk::sqlite_err)? as u64;
+                }
+            }
+            tx.commit().map_err(super::bulk::sqlite_err)?;
+            Ok(added)
+        })
+        .await
+}

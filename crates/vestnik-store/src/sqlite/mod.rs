@@ -24,6 +24,9 @@ mod events {
 mod catalog {
     crate::common::impl_catalog_store!(super::SqliteStore, sqlx::SqliteConnection, super::dialect);
 }
+mod promo {
+    crate::common::impl_promo_store!(super::SqliteStore, super::dialect, "");
+}
 mod audit {
     crate::common::impl_audit_store!(super::SqliteStore);
 }
