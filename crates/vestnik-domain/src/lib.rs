@@ -23,6 +23,7 @@ pub mod order;
 pub mod promo;
 pub mod site;
 pub mod store;
+pub mod template;
 pub mod time;
 pub mod user;
 

@@ -28,6 +28,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         name: "catalog",
         sql: include_str!("../migrations/sqlite/0003_catalog.sql"),
     },
+    Migration {
+        version: 4,
+        name: "templates",
+        sql: include_str!("../migrations/sqlite/0004_templates.sql"),
+    },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -45,6 +50,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 3,
         name: "catalog",
         sql: include_str!("../migrations/postgres/0003_catalog.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "templates",
+        sql: include_str!("../migrations/postgres/0004_templates.sql"),
     },
 ];
 

@@ -9,12 +9,14 @@ mod catalog;
 mod events;
 mod orders;
 mod promo;
+mod template;
 
 pub use audit::{AuditEntry, AuditRecord, AuditStore};
 pub use catalog::CatalogStore;
 pub use events::{EventStore, OutboxRow};
 pub use orders::OrderStore;
 pub use promo::PromoStore;
+pub use template::TemplateStore;
 
 use async_trait::async_trait;
 use std::time::Duration;
@@ -262,6 +264,7 @@ pub trait Store:
     + AuditStore
     + CatalogStore
     + PromoStore
+    + TemplateStore
 {
     /// `sqlite` or `postgres`, for logs and `/health`.
     fn backend(&self) -> &'static str;

@@ -14,6 +14,7 @@ mod gdpr;
 mod jobs;
 mod orders;
 mod promo;
+mod templates;
 mod tenants;
 
 pub(crate) use audit::impl_audit_store;
@@ -24,6 +25,7 @@ pub(crate) use gdpr::contact_gdpr_fns;
 pub(crate) use jobs::impl_job_store;
 pub(crate) use orders::impl_order_store;
 pub(crate) use promo::impl_promo_store;
+pub(crate) use templates::impl_template_store;
 pub(crate) use tenants::impl_tenant_stores;
 
 /// Columns every contact SELECT returns, in the names `rows::contact` reads.

@@ -25,6 +25,9 @@ mod catalog {
 mod promo {
     crate::common::impl_promo_store!(super::PostgresStore, super::dialect, " FOR UPDATE SKIP LOCKED");
 }
+mod templates {
+    crate::common::impl_template_store!(super::PostgresStore, sqlx::PgConnection);
+}
 mod audit {
     crate::common::impl_audit_store!(super::PostgresStore);
 }

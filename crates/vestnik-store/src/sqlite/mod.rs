@@ -27,6 +27,9 @@ mod catalog {
 mod promo {
     crate::common::impl_promo_store!(super::SqliteStore, super::dialect, "");
 }
+mod templates {
+    crate::common::impl_template_store!(super::SqliteStore, sqlx::SqliteConnection);
+}
 mod audit {
     crate::common::impl_audit_store!(super::SqliteStore);
 }
