@@ -21,6 +21,7 @@ pub mod ingest;
 pub mod job;
 pub mod order;
 pub mod promo;
+pub mod recommend;
 pub mod site;
 pub mod store;
 pub mod template;

@@ -9,6 +9,7 @@ mod catalog;
 mod events;
 mod orders;
 mod promo;
+mod recommend;
 mod template;
 
 pub use audit::{AuditEntry, AuditRecord, AuditStore};
@@ -16,6 +17,7 @@ pub use catalog::CatalogStore;
 pub use events::{EventStore, OutboxRow};
 pub use orders::OrderStore;
 pub use promo::PromoStore;
+pub use recommend::RecommendationStore;
 pub use template::TemplateStore;
 
 use async_trait::async_trait;
@@ -264,6 +266,7 @@ pub trait Store:
     + AuditStore
     + CatalogStore
     + PromoStore
+    + RecommendationStore
     + TemplateStore
 {
     /// `sqlite` or `postgres`, for logs and `/health`.

@@ -66,6 +66,8 @@ CREATE TABLE offers (
 );
 CREATE INDEX offers_site_category ON offers(site_id, category_id);
 CREATE INDEX offers_site_first_seen ON offers(site_id, first_seen_at);
+-- Recommendations count the orders of a recent window per site (top_offers).
+CREATE INDEX orders_site_created ON orders(site_id, created_at);
 
 CREATE TABLE categories (
     site_id      TEXT NOT NULL REFERENCES sites(id) ON DELETE CASCADE,

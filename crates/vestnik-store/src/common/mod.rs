@@ -14,6 +14,7 @@ mod gdpr;
 mod jobs;
 mod orders;
 mod promo;
+pub(crate) mod recommend;
 mod templates;
 mod tenants;
 
@@ -25,6 +26,7 @@ pub(crate) use gdpr::contact_gdpr_fns;
 pub(crate) use jobs::impl_job_store;
 pub(crate) use orders::impl_order_store;
 pub(crate) use promo::impl_promo_store;
+pub(crate) use recommend::impl_recommendation_store;
 pub(crate) use templates::impl_template_store;
 pub(crate) use tenants::impl_tenant_stores;
 

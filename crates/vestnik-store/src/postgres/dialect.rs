@@ -344,3 +344,19 @@ pub(crate) async fn insert_promo_codes(
     tx.commit().await.map_err(map_err("promo code"))?;
     Ok(added)
 }
+
+/// Recommendations (`common/recommend.rs`): PostgreSQL reads JSONB with `->>` and
+/// `jsonb_array_elements`, and orders offer ids under the "C" collation (byte order, as on
+/// SQLite) whatever the database's default.
+pub(crate) fn recommend_fragments() -> crate::common::recommend::Fragments {
+    crate::common::recommend::Fragments {
+        viewed_product_id: "(e.params->'product'->>'productId')",
+        order_lines: "SELECT o.id AS order_pk, i.value->>'offer_id' AS offer_id \
+                      FROM orders o CROSS JOIN LATERAL jsonb_array_elements(o.items) AS i(value) \
+                      WHERE o.site_id = $1 AND o.created_at >= $2 AND o.status <> 'cancelled'",
+        json_text_list: |n| {
+            format!("(SELECT t.value FROM jsonb_array_elements_text(${n}::jsonb) AS t(value))")
+        },
+        offer_id_order: " COLLATE \"C\"",
+    }
+}

@@ -25,6 +25,9 @@ mod catalog {
 mod promo {
     crate::common::impl_promo_store!(super::PostgresStore, super::dialect, " FOR UPDATE SKIP LOCKED");
 }
+mod recommend {
+    crate::common::impl_recommendation_store!(super::PostgresStore, super::dialect);
+}
 mod templates {
     crate::common::impl_template_store!(super::PostgresStore, sqlx::PgConnection);
 }

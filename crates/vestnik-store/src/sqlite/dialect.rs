@@ -328,3 +328,17 @@ pub(crate) async fn insert_promo_codes(
         })
         .await
 }
+
+/// Recommendations (`common/recommend.rs`): SQLite reads JSON with `json_extract`/`json_each`;
+/// a numeric `productId` is cast to text so it groups and joins with offer ids.
+pub(crate) fn recommend_fragments() -> crate::common::recommend::Fragments {
+    crate::common::recommend::Fragments {
+        viewed_product_id: "CAST(json_extract(e.params, '$.product.productId') AS TEXT)",
+        order_lines: "SELECT o.id AS order_pk, json_extract(i.value, '$.offer_id') AS offer_id \
+                      FROM orders o, json_each(o.items) AS i \
+                      WHERE o.site_id = $1 AND o.created_at >= $2 AND o.status <> 'cancelled'",
+        json_text_list: |n| format!("(SELECT value FROM json_each(${n}))"),
+        // SQLite's default collation is BINARY already.
+        offer_id_order: "",
+    }
+}

@@ -27,6 +27,9 @@ mod catalog {
 mod promo {
     crate::common::impl_promo_store!(super::SqliteStore, super::dialect, "");
 }
+mod recommend {
+    crate::common::impl_recommendation_store!(super::SqliteStore, super::dialect);
+}
 mod templates {
     crate::common::impl_template_store!(super::SqliteStore, sqlx::SqliteConnection);
 }
