@@ -128,6 +128,16 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::catalog::imports))
         .routes(routes!(routes::catalog::offers))
         .routes(routes!(
+            routes::templates::list_templates,
+            routes::templates::create_template
+        ))
+        .routes(routes!(
+            routes::templates::get_template,
+            routes::templates::save_template
+        ))
+        .routes(routes!(routes::templates::template_versions))
+        .routes(routes!(routes::templates::preview_template))
+        .routes(routes!(
             routes::contacts::upsert_contacts,
             routes::contacts::find_contact
         ))

@@ -373,7 +373,8 @@ mod cases {
             for method in item.as_object().unwrap().keys() {
                 let url = path
                     .replace("{site_id}", other.id.as_str())
-                    .replace("{key_id}", "1");
+                    .replace("{key_id}", "1")
+                    .replace("{id}", "1");
                 let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
                 let res = srv
                     .client
@@ -421,7 +422,9 @@ mod cases {
         .await;
         let mut checked = 0;
         for (path, item) in spec["paths"].as_object().unwrap() {
-            if !(path.contains("{id}") || path.contains("{list_id}")) {
+            // Admin routes name their site and are walked above with another site's session.
+            if !(path.contains("{id}") || path.contains("{list_id}")) || path.contains("{site_id}")
+            {
                 continue;
             }
             for method in item.as_object().unwrap().keys() {

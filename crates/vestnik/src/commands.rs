@@ -11,7 +11,10 @@ use vestnik_engine::{JobRunner, RunnerConfig};
 use vestnik_http::{AppState, Metrics};
 
 use crate::config::Config;
-use crate::{FeedCommand, JobsCommand, KeyCommand, PromocodesCommand, SiteCommand, UserCommand};
+use crate::{
+    FeedCommand, JobsCommand, KeyCommand, PromocodesCommand, SiteCommand, TemplateCommand,
+    UserCommand,
+};
 
 pub fn init_logging(json: bool, serving: bool) {
     use tracing_subscriber::EnvFilter;
@@ -224,7 +227,10 @@ pub async fn promocodes(config: Config, cmd: PromocodesCommand) -> anyhow::Resul
             vestnik_domain::promo::validate_pool(&pool).map_err(|e| anyhow::anyhow!("{e}"))?;
             store.get_site(&site).await.map_err(store_err)?;
             let text = std::fs::read_to_string(&file).with_context(|| {
-                format!("cannot read {} (a UTF-8 text file with one code per line)", file.display())
+                format!(
+                    "cannot read {} (a UTF-8 text file with one code per line)",
+                    file.display()
+                )
             })?;
             let (codes, skipped_lines) = vestnik_domain::promo::parse_code_lines(&text);
             if codes.is_empty() {
@@ -251,6 +257,96 @@ pub async fn promocodes(config: Config, cmd: PromocodesCommand) -> anyhow::Resul
         }
     }
     Ok(())
+}
+
+/// A template that does not render: the CLI exits with 2 (bad input), not 1.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct TemplateFailed(pub String);
+
+pub async fn template(config: Config, cmd: TemplateCommand) -> anyhow::Result<()> {
+    let TemplateCommand::Render {
+        site,
+        contact,
+        subject,
+        kind,
+        file,
+    } = cmd;
+    let site = site_id(&site)?;
+    let body = std::fs::read_to_string(&file)
+        .with_context(|| format!("cannot read the template {}", file.display()))?;
+    let kind = match kind.as_deref() {
+        None => vestnik_domain::template::TemplateKind::detect(&body),
+        Some(k) => vestnik_domain::template::TemplateKind::parse(k)
+            .with_context(|| format!("--kind {k}: expected html or mjml"))?,
+    };
+    let content = vestnik_domain::template::TemplateContent {
+        subject,
+        body,
+        kind,
+    };
+    content
+        .validate()
+        .map_err(|e| TemplateFailed(e.to_string()))?;
+    let compiled =
+        vestnik_render::CompiledTemplate::compile(&vestnik_engine::render_template(&content))
+            .map_err(|e| TemplateFailed(format!("{}: {e}", file.display())))?;
+    let options = vestnik_render::RenderOptions { preview: true };
+    let rendered = match contact {
+        None => compiled
+            .render(Arc::new(vestnik_render::SampleData), options)
+            .map_err(|e| TemplateFailed(format!("{}: {e}", file.display())))?,
+        Some(email) => {
+            let store = open(&config).await?;
+            store.get_site(&site).await.map_err(store_err)?;
+            let email = vestnik_domain::Email::parse(&email).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let contact = store
+                .find_contact(&site, Some(&email), None)
+                .await
+                .map_err(store_err)?
+                .with_context(|| {
+                    format!("no contact with email {email} in site {}", site.as_str())
+                })?;
+            let data = vestnik_engine::StoreRenderData::load(
+                store,
+                site,
+                Some(contact),
+                "cli-preview",
+                vestnik_engine::MessageLinks {
+                    webview_url: "#webview".into(),
+                    unsubscribe_url: "#unsubscribe".into(),
+                },
+            )
+            .await
+            .map_err(store_err)?;
+            vestnik_engine::render_for_contact(Arc::new(compiled), data, options)
+                .await
+                .map_err(|e| match e {
+                    vestnik_engine::RenderFailure::Template(e) => {
+                        anyhow::Error::new(TemplateFailed(format!("{}: {e}", file.display())))
+                    }
+                    other => anyhow::anyhow!("{other}"),
+                })?
+        }
+    };
+    match rendered {
+        vestnik_render::Rendered::Email(message) => {
+            if !message.subject.is_empty() {
+                eprintln!("Subject: {}", message.subject);
+            }
+            for warning in &message.warnings {
+                eprintln!("warning: {warning}");
+            }
+            println!("{}", message.html);
+            Ok(())
+        }
+        vestnik_render::Rendered::Skipped { line, .. } => Err(TemplateFailed(format!(
+            "{}: the template called exit(){}; no message for this contact",
+            file.display(),
+            line.map(|l| format!(" at line {l}")).unwrap_or_default()
+        ))
+        .into()),
+    }
 }
 
 /// A spinner with offers and bytes read, redrawn from the import's counters.

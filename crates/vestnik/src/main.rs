@@ -58,6 +58,30 @@ enum Command {
     /// Promo code pools for get_promocode().
     #[command(subcommand)]
     Promocodes(PromocodesCommand),
+    /// Email templates.
+    #[command(subcommand)]
+    Template(TemplateCommand),
+}
+
+#[derive(Subcommand)]
+pub enum TemplateCommand {
+    /// Render a template file (HTML or MJML with Jinja) for a contact, or for a sample one
+    /// without --contact, and print the HTML. Promo codes are shown, not handed out. A
+    /// template error goes to stderr with its line and column, and the exit code is 2.
+    Render {
+        #[arg(long, value_name = "SITE_ID")]
+        site: String,
+        /// The contact's email.
+        #[arg(long, value_name = "EMAIL")]
+        contact: Option<String>,
+        /// The subject template (printed to stderr).
+        #[arg(long, default_value = "")]
+        subject: String,
+        /// html or mjml; by default MJML when the file starts with <mjml.
+        #[arg(long)]
+        kind: Option<String>,
+        file: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -178,6 +202,10 @@ fn main() -> std::process::ExitCode {
     };
     match runtime.block_on(run(cli)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) if e.is::<commands::TemplateFailed>() => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::from(2)
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             std::process::ExitCode::FAILURE
@@ -208,5 +236,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Jobs(cmd) => commands::jobs(config, cmd).await,
         Command::Feed(cmd) => commands::feed(config, cmd).await,
         Command::Promocodes(cmd) => commands::promocodes(config, cmd).await,
+        Command::Template(cmd) => commands::template(config, cmd).await,
     }
 }

@@ -277,7 +277,99 @@ async fn promocodes_import_reports_what_it_added(db: TestDb) {
     assert!(String::from_utf8_lossy(&out.stderr).contains("holds no codes"));
 }
 
+/// `template render` prints the HTML; a broken template exits with 2 and names the line.
+async fn template_render_prints_html_or_the_error_with_exit_code_2(db: TestDb) {
+    let created = stdout_json(&vestnik(&db.url(), &["site", "create", "shop"]));
+    let site = created["site_id"].as_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("welcome.mjml");
+    std::fs::write(
+        &good,
+        "<mjml><mj-body><mj-section><mj-column><mj-text>Здравствуйте, {{ lead.name }}! {{ lead.email }}</mj-text></mj-column></mj-section></mj-body></mjml>",
+    )
+    .unwrap();
+    let out = vestnik(
+        &db.url(),
+        &["template", "render", "--site", site, good.to_str().unwrap()],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let html = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        html.contains("<!doctype html>") || html.contains("<html"),
+        "MJML became HTML"
+    );
+    assert!(html.contains("Здравствуйте"));
+
+    let store = db.store();
+    let site_id = vestnik_domain::SiteId::parse(site).unwrap();
+    store
+        .insert_contact(
+            &site_id,
+            &vestnik_domain::NewContact {
+                email: Some(vestnik_domain::Email::parse("olga@shop.ru").unwrap()),
+                fields: vestnik_domain::ContactFields {
+                    name: Some("Ольга".into()),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let out = vestnik(
+        &db.url(),
+        &[
+            "template",
+            "render",
+            "--site",
+            site,
+            "--contact",
+            "olga@shop.ru",
+            good.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let html = String::from_utf8(out.stdout).unwrap();
+    assert!(html.contains("Здравствуйте, Ольга! olga@shop.ru"), "{html}");
+
+    let broken = dir.path().join("broken.html");
+    std::fs::write(
+        &broken,
+        "<p>\n{% for item in get_viewed_items() %}\n{{ item.name }}\n",
+    )
+    .unwrap();
+    let out = vestnik(
+        &db.url(),
+        &[
+            "template",
+            "render",
+            "--site",
+            site,
+            broken.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("line"), "{stderr}");
+}
+
 mod sqlite {
+    #[tokio::test]
+    async fn template_render_prints_html_or_the_error_with_exit_code_2() {
+        super::template_render_prints_html_or_the_error_with_exit_code_2(
+            vestnik_testkit::TestDb::sqlite().await,
+        )
+        .await
+    }
     #[tokio::test]
     async fn promocodes_import_reports_what_it_added() {
         super::promocodes_import_reports_what_it_added(vestnik_testkit::TestDb::sqlite().await)

@@ -65,6 +65,10 @@ pub trait CatalogStore: Send + Sync {
         limit: u32,
     ) -> StoreResult<Vec<CatalogOffer>>;
 
+    /// Up to `count` available offers picked at random (`get_random_offers()`); a new pick
+    /// each call, as the seed describes.
+    async fn random_offers(&self, site: &SiteId, count: u32) -> StoreResult<Vec<CatalogOffer>>;
+
     /// Number of offers, and of available ones.
     async fn offer_counts(&self, site: &SiteId) -> StoreResult<(u64, u64)>;
 

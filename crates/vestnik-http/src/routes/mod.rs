@@ -10,3 +10,4 @@ pub mod meta;
 pub mod multilead;
 pub mod orders;
 pub mod site;
+pub mod templates;

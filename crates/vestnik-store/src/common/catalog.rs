@@ -295,6 +295,23 @@ macro_rules! impl_catalog_store {
                 .collect()
             }
 
+            async fn random_offers(&self, site: &SiteId, count: u32) -> StoreResult<Vec<CatalogOffer>> {
+                // A sort of the site's available offers by random(); fine for previews and
+                // single sends. Mass sends should draw from a pool they load once.
+                sqlx::query(
+                    "SELECT offer_id, available, data FROM offers WHERE site_id = $1 AND available = true \
+                     ORDER BY random() LIMIT $2",
+                )
+                .bind(site.as_str())
+                .bind(i64::from(count))
+                .fetch_all(self.reads())
+                .await
+                .map_err(map_err("offer"))?
+                .iter()
+                .map(offer_from_row)
+                .collect()
+            }
+
             async fn offer_counts(&self, site: &SiteId) -> StoreResult<(u64, u64)> {
                 let row = sqlx::query(
                     "SELECT count(*), coalesce(sum(CASE WHEN available THEN 1 ELSE 0 END), 0) \
