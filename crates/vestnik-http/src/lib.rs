@@ -137,6 +137,8 @@ fn api_routes() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(routes::templates::template_versions))
         .routes(routes!(routes::templates::preview_template))
+        .routes(routes!(routes::promo::import_codes))
+        .routes(routes!(routes::promo::pools))
         .routes(routes!(
             routes::contacts::upsert_contacts,
             routes::contacts::find_contact

@@ -229,9 +229,51 @@ mod cases {
         .await;
         assert_eq!(status, StatusCode::NOT_FOUND);
     }
+
+    pub async fn promo_codes_are_imported_and_listed_through_the_admin_api(srv: TestServer) {
+        let (status, imported) = call(
+            &srv,
+            Method::POST,
+            "/promo-pools/summer/codes",
+            Some(json!({"codes": ["S-1", "S-2", "S-1", "has space", "x\ny"]})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{imported}");
+        assert_eq!(imported["added"], 2);
+        assert_eq!(imported["duplicates"], 1);
+        assert_eq!(
+            imported["skipped"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s["line"].as_u64().unwrap())
+                .collect::<Vec<_>>(),
+            [4, 5]
+        );
+        let (status, err) = call(
+            &srv,
+            Method::POST,
+            "/promo-pools/bad pool/codes",
+            Some(json!({"codes": ["A"]})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{err}");
+        assert_eq!(err["error"]["field"], "pool");
+        let (status, _) = call(
+            &srv,
+            Method::POST,
+            "/promo-pools/summer/codes",
+            Some(json!({"codes": []})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        let (_, pools) = call(&srv, Method::GET, "/promo-pools", None).await;
+        assert_eq!(pools, json!([{"pool": "summer", "total": 2, "issued": 0}]));
+    }
 }
 
 vestnik_testkit::server_cases_on_both_backends!(
+    promo_codes_are_imported_and_listed_through_the_admin_api,
     saves_are_checked_and_versioned,
     a_preview_renders_the_contacts_cart_without_spending_a_code,
 );

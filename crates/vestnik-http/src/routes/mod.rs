@@ -9,5 +9,6 @@ pub mod lists;
 pub mod meta;
 pub mod multilead;
 pub mod orders;
+pub mod promo;
 pub mod site;
 pub mod templates;
