@@ -104,6 +104,27 @@ mod cases {
                 .any(|w| w["message"].as_str().unwrap().contains("mj-unknown-tag")),
             "{saved}"
         );
+        let (status, with_exit) = call(
+            &srv,
+            Method::POST,
+            "/templates",
+            Some(json!({"name": "Only with a name", "body": "<p>\n{% if not lead.name %}{{ exit() }}{% endif %}</p>"})),
+        )
+        .await;
+        assert_eq!(
+            status,
+            StatusCode::CREATED,
+            "exit() is fine in a template: {with_exit}"
+        );
+        let warning = &with_exit["warnings"][0];
+        assert_eq!(warning["line"], 2);
+        assert!(
+            warning["message"]
+                .as_str()
+                .unwrap()
+                .contains("mass mailings"),
+            "{with_exit}"
+        );
         let (_, v1) = call(
             &srv,
             Method::GET,

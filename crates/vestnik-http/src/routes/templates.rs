@@ -95,7 +95,18 @@ fn check(content: &TemplateContent) -> ApiResult<Vec<DiagnosticView>> {
         err.detail.column = first.position.map(|p| p.column);
         return Err(err);
     }
-    Ok(report.warnings.iter().map(diagnostic_view).collect())
+    let mut warnings: Vec<DiagnosticView> = report.warnings.iter().map(diagnostic_view).collect();
+    if let Some((part, position)) = report.exit_at {
+        // Saved templates serve both kinds of sends; say now what campaigns will refuse.
+        warnings.push(DiagnosticView {
+            part: part.to_string(),
+            line: Some(position.line),
+            column: Some(position.column),
+            message: "exit() does not work in mass mailings: a campaign refuses this template;                       automation bundles use exit() to cancel one message"
+                .to_string(),
+        });
+    }
+    Ok(warnings)
 }
 
 /// The site's templates at their current versions.
