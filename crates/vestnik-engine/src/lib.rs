@@ -16,8 +16,8 @@ pub use catalog_import::{
     DownloadLimits, FEED_IMPORT_JOB, FeedImportJob, FeedSource, ImportError, ImportProgress,
     feed_import_job, import_feed,
 };
+pub use ingest::{EventWriter, EventWriterConfig, IngestError};
 pub use render_data::{
     MessageLinks, RenderFailure, StoreRenderData, render_for_contact, render_offer, render_template,
 };
-pub use ingest::{EventWriter, EventWriterConfig, IngestError};
 pub use runner::{JobError, JobHandler, JobRunner, RunnerConfig, RunnerStats};

@@ -79,5 +79,9 @@ pub trait CatalogStore: Send + Sync {
     async fn feed_settings(&self, site: &SiteId) -> StoreResult<Option<(FeedSettings, Timestamp)>>;
 
     /// Saves the settings; returns the time they were saved with.
-    async fn set_feed_settings(&self, site: &SiteId, settings: &FeedSettings) -> StoreResult<Timestamp>;
+    async fn set_feed_settings(
+        &self,
+        site: &SiteId,
+        settings: &FeedSettings,
+    ) -> StoreResult<Timestamp>;
 }

@@ -324,7 +324,11 @@ pub(crate) async fn insert_promo_codes(
     codes: &[String],
 ) -> StoreResult<u64> {
     let now = Timestamp::now().millis();
-    let mut tx = store.writes().begin().await.map_err(map_err("promo code"))?;
+    let mut tx = store
+        .writes()
+        .begin()
+        .await
+        .map_err(map_err("promo code"))?;
     let mut added = 0;
     for chunk in codes.chunks(10_000) {
         added += sqlx::query(

@@ -23,7 +23,11 @@ mod catalog {
     crate::common::impl_catalog_store!(super::PostgresStore, sqlx::PgConnection, super::dialect);
 }
 mod promo {
-    crate::common::impl_promo_store!(super::PostgresStore, super::dialect, " FOR UPDATE SKIP LOCKED");
+    crate::common::impl_promo_store!(
+        super::PostgresStore,
+        super::dialect,
+        " FOR UPDATE SKIP LOCKED"
+    );
 }
 mod recommend {
     crate::common::impl_recommendation_store!(super::PostgresStore, super::dialect);
