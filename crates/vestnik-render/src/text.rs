@@ -179,6 +179,12 @@ struct TextWriter {
 
 impl TextWriter {
     fn text(&mut self, raw: &str) {
+        // MJML's HTML is mostly indentation between tags: a run of ASCII blanks only sets
+        // the pending space, so it is not walked character by character.
+        if self.pre == 0 && raw.bytes().all(|b| b.is_ascii_whitespace()) {
+            self.pending_space |= !raw.is_empty();
+            return;
+        }
         let mut rest = raw;
         while let Some(c) = rest.chars().next() {
             if c == '&'
@@ -335,6 +341,11 @@ impl Tag<'_> {
 
     /// `hidden`, `display:none` or `mso-hide:all`: not shown to the reader.
     fn is_hidden(&self) -> bool {
+        // Most tags hide nothing; this skips walking their attributes again. Both tests are
+        // complete: a `hidden` name or a hiding style value is text within `attrs`.
+        if !mentions_hiding(self.attrs) && !contains_ignore_ascii_case(self.attrs, b"hidden") {
+            return false;
+        }
         let mut attrs = Attributes::new(self.attrs);
         attrs.any(|(name, value)| {
             name.eq_ignore_ascii_case("hidden")
@@ -357,6 +368,20 @@ fn mentions_hiding(style: &str) -> bool {
     ["none", "hide", "NONE", "HIDE", "None", "Hide"]
         .iter()
         .any(|needle| style.contains(needle))
+}
+
+/// Whether `haystack` contains `needle` (lower-case ASCII) in any ASCII case.
+fn contains_ignore_ascii_case(haystack: &str, needle: &[u8]) -> bool {
+    let bytes = haystack.as_bytes();
+    let Some((&first, rest)) = needle.split_first() else {
+        return true;
+    };
+    bytes.iter().enumerate().any(|(i, b)| {
+        b.to_ascii_lowercase() == first
+            && bytes
+                .get(i + 1..i + 1 + rest.len())
+                .is_some_and(|w| w.eq_ignore_ascii_case(rest))
+    })
 }
 
 /// The markup starting at `lt` (a `<`) and the offset after it.
