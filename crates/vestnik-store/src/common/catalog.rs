@@ -89,6 +89,12 @@ macro_rules! impl_catalog_store {
             }
         }
 
+        /// `ensure_running` on a read connection, released before the staging write.
+        async fn ensure_staging(store: &$store, site: &SiteId, import: ImportId) -> StoreResult<()> {
+            let mut conn = store.reads().acquire().await.map_err(map_err("catalog import"))?;
+            ensure_running(&mut conn, site, import).await
+        }
+
         #[async_trait]
         impl CatalogStore for $store {
             async fn begin_import(&self, site: &SiteId, source: &str) -> StoreResult<ImportId> {
@@ -111,9 +117,7 @@ macro_rules! impl_catalog_store {
                 import: ImportId,
                 offers: &[CatalogOffer],
             ) -> StoreResult<()> {
-                let mut conn = self.reads().acquire().await.map_err(map_err("catalog import"))?;
-                ensure_running(&mut conn, site, import).await?;
-                drop(conn);
+                ensure_staging(self, site, import).await?;
                 dialect::stage_offers(self, import, offers).await
             }
 
@@ -123,9 +127,7 @@ macro_rules! impl_catalog_store {
                 import: ImportId,
                 categories: &[CatalogCategory],
             ) -> StoreResult<()> {
-                let mut conn = self.reads().acquire().await.map_err(map_err("catalog import"))?;
-                ensure_running(&mut conn, site, import).await?;
-                drop(conn);
+                ensure_staging(self, site, import).await?;
                 dialect::stage_categories(self, import, categories).await
             }
 
