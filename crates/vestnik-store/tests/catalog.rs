@@ -81,6 +81,23 @@ async fn import(
     .unwrap()
 }
 
+/// Staged offer rows left in the database, read with raw SQL: staging is not part of the
+/// `CatalogStore` interface.
+async fn staged_rows(db: &TestDb) -> i64 {
+    use sqlx::Row;
+    const SQL: &str = "SELECT count(*) FROM catalog_staged_offers";
+    match db.backend() {
+        vestnik_testkit::Backend::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(&db.url()).await.unwrap();
+            sqlx::query(SQL).fetch_one(&pool).await.unwrap().get(0)
+        }
+        vestnik_testkit::Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(&db.url()).await.unwrap();
+            sqlx::query(SQL).fetch_one(&pool).await.unwrap().get(0)
+        }
+    }
+}
+
 fn ids(offers: &[CatalogOffer]) -> Vec<&str> {
     offers.iter().map(|o| o.id.as_str()).collect()
 }
@@ -204,6 +221,43 @@ mod cases {
         assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
     }
 
+    pub async fn an_import_cut_off_mid_way_is_failed_by_the_next_one(db: TestDb) {
+        let s = db.store();
+        let site = new_site(&s, "Shop").await;
+        let other = new_site(&s, "Other").await;
+        import(&s, &site, &[offer("a", "A", "1")], &[]).await;
+        // The process dies after staging: the import stays "running" with rows staged.
+        let cut = s.begin_import(&site, "feed.xml").await.unwrap();
+        s.stage_offers(&site, cut, &[offer("x", "X", "9")])
+            .await
+            .unwrap();
+        let theirs = s.begin_import(&other, "feed.xml").await.unwrap();
+        // After the restart, the next import of the site takes over.
+        let next = s.begin_import(&site, "feed.xml").await.unwrap();
+        let history = s.imports(&site, 10).await.unwrap();
+        let cut_off = history.iter().find(|i| i.id == cut).unwrap();
+        assert_eq!(cut_off.state, ImportState::Failed);
+        assert!(cut_off.error.as_deref().unwrap().contains("interrupted"));
+        assert_eq!(staged_rows(&db).await, 0, "its staged rows are dropped");
+        let late = s.finish_import(&site, cut, &summary(1, 0)).await;
+        assert!(matches!(late, Err(StoreError::Conflict(_))), "{late:?}");
+        let done = s.finish_import(&site, next, &summary(0, 0)).await.unwrap();
+        assert!(
+            s.offers_by_id(&site, &["x".into()])
+                .await
+                .unwrap()
+                .is_empty(),
+            "the cut-off import's staged offer never reaches the catalog"
+        );
+        assert_eq!(done.retired, Some(1));
+        assert_eq!(
+            s.imports(&other, 1).await.unwrap()[0].state,
+            ImportState::Running,
+            "another site's import is left alone"
+        );
+        s.fail_import(&other, theirs, "test over").await.unwrap();
+    }
+
     pub async fn a_duplicate_offer_id_keeps_the_later_entry(db: TestDb) {
         let s = db.store();
         let site = new_site(&s, "Shop").await;
@@ -323,6 +377,7 @@ mod cases {
 
 vestnik_testkit::db_cases_on_both_backends!(
     an_import_stores_offers_exactly_as_parsed,
+    an_import_cut_off_mid_way_is_failed_by_the_next_one,
     a_new_feed_retires_missing_offers_instead_of_deleting_them,
     a_failed_import_leaves_the_catalog_as_it_was,
     a_duplicate_offer_id_keeps_the_later_entry,

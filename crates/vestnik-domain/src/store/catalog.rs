@@ -16,7 +16,9 @@ use crate::time::Timestamp;
 
 #[async_trait]
 pub trait CatalogStore: Send + Sync {
-    /// Records a running import of `source` (a path or URL, for the report).
+    /// Records a running import of `source` (a path or URL, for the report). A site imports
+    /// one feed at a time: an earlier import still running (cut off by a crash, or overtaken)
+    /// is marked failed and its staged rows are dropped.
     async fn begin_import(&self, site: &SiteId, source: &str) -> StoreResult<ImportId>;
 
     /// Adds offers to a running import; an id staged twice keeps the last one (as a feed

@@ -98,16 +98,44 @@ macro_rules! impl_catalog_store {
         #[async_trait]
         impl CatalogStore for $store {
             async fn begin_import(&self, site: &SiteId, source: &str) -> StoreResult<ImportId> {
+                let now = Timestamp::now().millis();
+                let mut tx = self.writes().begin().await.map_err(map_err("catalog import"))?;
+                // A site imports one feed at a time: an import still marked running was cut
+                // off (a crash, a kill) or is superseded by this one. Its staged rows would
+                // otherwise stay forever.
+                for sql in [
+                    "DELETE FROM catalog_staged_offers WHERE import_id IN \
+                     (SELECT id FROM catalog_imports WHERE site_id = $1 AND state = 'running')",
+                    "DELETE FROM catalog_staged_categories WHERE import_id IN \
+                     (SELECT id FROM catalog_imports WHERE site_id = $1 AND state = 'running')",
+                ] {
+                    sqlx::query(sql)
+                        .bind(site.as_str())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err("catalog import"))?;
+                }
+                sqlx::query(
+                    "UPDATE catalog_imports SET state = 'failed', finished_at = $2, \
+                         error = 'interrupted: a newer import of this site started before it finished' \
+                     WHERE site_id = $1 AND state = 'running'",
+                )
+                .bind(site.as_str())
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err("catalog import"))?;
                 let row = sqlx::query(
                     "INSERT INTO catalog_imports (site_id, source, state, started_at) \
                      VALUES ($1, $2, 'running', $3) RETURNING id",
                 )
                 .bind(site.as_str())
                 .bind(source)
-                .bind(Timestamp::now().millis())
-                .fetch_one(self.writes())
+                .bind(now)
+                .fetch_one(&mut *tx)
                 .await
                 .map_err(map_err("catalog import"))?;
+                tx.commit().await.map_err(map_err("catalog import"))?;
                 Ok(ImportId(row.get(0)))
             }
 
