@@ -18,6 +18,7 @@ pub use catalog_import::{
 };
 pub use ingest::{EventWriter, EventWriterConfig, IngestError};
 pub use render_data::{
-    MessageLinks, RenderFailure, StoreRenderData, render_for_contact, render_offer, render_template,
+    MessageLinks, RenderFailure, StoreRenderData, render_for_contact, render_offer, render_preview,
+    render_template,
 };
 pub use runner::{JobError, JobHandler, JobRunner, RunnerConfig, RunnerStats};

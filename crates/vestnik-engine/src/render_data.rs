@@ -252,3 +252,24 @@ pub fn render_template(
         },
     }
 }
+
+/// Renders `template` as a preview for `contact`, or for the made-up sample contact when
+/// `None`: promo codes are shown, not handed out, and the web-view and unsubscribe links are
+/// placeholders (`#webview`, `#unsubscribe`).
+pub async fn render_preview(
+    store: Arc<dyn Store>,
+    site: SiteId,
+    template: Arc<CompiledTemplate>,
+    contact: Option<Contact>,
+) -> Result<Rendered, RenderFailure> {
+    let options = RenderOptions { preview: true };
+    let Some(contact) = contact else {
+        return Ok(template.render(Arc::new(vestnik_render::SampleData), options)?);
+    };
+    let links = MessageLinks {
+        webview_url: "#webview".into(),
+        unsubscribe_url: "#unsubscribe".into(),
+    };
+    let data = StoreRenderData::load(store, site, Some(contact), "preview", links).await?;
+    render_for_contact(template, data, options).await
+}

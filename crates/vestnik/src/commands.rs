@@ -291,44 +291,29 @@ pub async fn template(config: Config, cmd: TemplateCommand) -> anyhow::Result<()
     let compiled =
         vestnik_render::CompiledTemplate::compile(&vestnik_engine::render_template(&content))
             .map_err(|e| TemplateFailed(format!("{}: {e}", file.display())))?;
-    let options = vestnik_render::RenderOptions { preview: true };
-    let rendered = match contact {
-        None => compiled
-            .render(Arc::new(vestnik_render::SampleData), options)
-            .map_err(|e| TemplateFailed(format!("{}: {e}", file.display())))?,
+    let store = open(&config).await?;
+    store.get_site(&site).await.map_err(store_err)?;
+    let contact = match contact {
         Some(email) => {
-            let store = open(&config).await?;
-            store.get_site(&site).await.map_err(store_err)?;
             let email = vestnik_domain::Email::parse(&email).map_err(|e| anyhow::anyhow!("{e}"))?;
-            let contact = store
+            let found = store
                 .find_contact(&site, Some(&email), None)
                 .await
-                .map_err(store_err)?
-                .with_context(|| {
-                    format!("no contact with email {email} in site {}", site.as_str())
-                })?;
-            let data = vestnik_engine::StoreRenderData::load(
-                store,
-                site,
-                Some(contact),
-                "cli-preview",
-                vestnik_engine::MessageLinks {
-                    webview_url: "#webview".into(),
-                    unsubscribe_url: "#unsubscribe".into(),
-                },
-            )
-            .await
-            .map_err(store_err)?;
-            vestnik_engine::render_for_contact(Arc::new(compiled), data, options)
-                .await
-                .map_err(|e| match e {
-                    vestnik_engine::RenderFailure::Template(e) => {
-                        anyhow::Error::new(TemplateFailed(format!("{}: {e}", file.display())))
-                    }
-                    other => anyhow::anyhow!("{other}"),
-                })?
+                .map_err(store_err)?;
+            Some(found.with_context(|| {
+                format!("no contact with email {email} in site {}", site.as_str())
+            })?)
         }
+        None => None,
     };
+    let rendered = vestnik_engine::render_preview(store, site, Arc::new(compiled), contact)
+        .await
+        .map_err(|e| match e {
+            vestnik_engine::RenderFailure::Template(e) => {
+                anyhow::Error::new(TemplateFailed(format!("{}: {e}", file.display())))
+            }
+            other => anyhow::anyhow!("{other}"),
+        })?;
     match rendered {
         vestnik_render::Rendered::Email(message) => {
             if !message.subject.is_empty() {

@@ -13,8 +13,8 @@ use vestnik_domain::template::{
     Template, TemplateContent, TemplateId, TemplateKind, TemplateVersionInfo, validate_name,
 };
 use vestnik_domain::{Email, Role, SiteId};
-use vestnik_engine::{MessageLinks, RenderFailure, StoreRenderData};
-use vestnik_render::{CompiledTemplate, Diagnostic, RenderOptions, Rendered, Usage};
+use vestnik_engine::RenderFailure;
+use vestnik_render::{CompiledTemplate, Diagnostic, Rendered, Usage};
 
 use crate::AppState;
 use crate::auth::AdminSession;
@@ -279,49 +279,36 @@ async fn preview(
     content.validate()?;
     let compiled = CompiledTemplate::compile(&vestnik_engine::render_template(content))
         .map_err(render_error)?;
-    let rendered = match email {
+    let contact = match email {
         Some(raw) => {
             let email = Email::parse(raw)?;
-            let contact = state
-                .store
-                .find_contact(site, Some(&email), None)
-                .await?
-                .ok_or_else(|| {
-                    ApiError::not_found(format!("no contact with email {email} in this site"))
-                })?;
-            let data = StoreRenderData::load(
-                state.store.clone(),
-                site.clone(),
-                Some(contact),
-                "preview",
-                MessageLinks {
-                    webview_url: "#webview".into(),
-                    unsubscribe_url: "#unsubscribe".into(),
-                },
+            Some(
+                state
+                    .store
+                    .find_contact(site, Some(&email), None)
+                    .await?
+                    .ok_or_else(|| {
+                        ApiError::not_found(format!("no contact with email {email} in this site"))
+                    })?,
             )
-            .await?;
-            vestnik_engine::render_for_contact(
-                Arc::new(compiled),
-                data,
-                RenderOptions { preview: true },
-            )
-            .await
-            .map_err(|e| match e {
-                RenderFailure::Template(e) => render_error(e),
-                RenderFailure::Store(e) => e.into(),
-                RenderFailure::Crashed(m) => {
-                    tracing::error!(error = %m, "a preview render crashed");
-                    ApiError::internal()
-                }
-            })?
         }
-        None => compiled
-            .render(
-                Arc::new(vestnik_render::SampleData),
-                RenderOptions { preview: true },
-            )
-            .map_err(render_error)?,
+        None => None,
     };
+    let rendered = vestnik_engine::render_preview(
+        state.store.clone(),
+        site.clone(),
+        Arc::new(compiled),
+        contact,
+    )
+    .await
+    .map_err(|e| match e {
+        RenderFailure::Template(e) => render_error(e),
+        RenderFailure::Store(e) => e.into(),
+        RenderFailure::Crashed(m) => {
+            tracing::error!(error = %m, "a preview render crashed");
+            ApiError::internal()
+        }
+    })?;
     Ok(match rendered {
         Rendered::Email(m) => PreviewView {
             skipped: false,
