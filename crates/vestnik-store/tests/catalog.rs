@@ -304,6 +304,11 @@ mod cases {
             "LIKE wildcards in the query are plain characters"
         );
         assert_eq!(s.search_offers(&site, "dress", 1).await.unwrap().len(), 1);
+        assert_eq!(
+            ids(&s.search_offers(&site, "", 3).await.unwrap()),
+            ["1", "2", "3"],
+            "no query: the first offers by id"
+        );
     }
 
     pub async fn sites_never_see_each_others_catalog(db: TestDb) {

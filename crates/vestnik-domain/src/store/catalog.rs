@@ -58,8 +58,8 @@ pub trait CatalogStore: Send + Sync {
     /// name an offer the shop has since removed from every feed).
     async fn offers_by_id(&self, site: &SiteId, ids: &[String]) -> StoreResult<Vec<CatalogOffer>>;
 
-    /// Offers whose id equals `query` or whose name contains it (case-insensitive for ASCII),
-    /// available ones first, at most `limit`.
+    /// Offers whose id equals `query` or whose name contains it (case-insensitive), available
+    /// ones first, at most `limit`; an empty `query` lists the first offers by id.
     async fn search_offers(
         &self,
         site: &SiteId,

@@ -34,8 +34,10 @@ enum Fate {
     RepeatOf(usize),
 }
 
-const STATE_COLUMNS: &str = "viewed, cart, recycle_state_id, wishlist, last_search, \
-     last_search_found, last_category_id, last_activity_at";
+/// The state columns in the order `load_state` reads them (as `common::events::STATE_COLUMNS`);
+/// a literal, so the per-contact lookup of the statement cache needs no formatting.
+const LOAD_STATE: &str = "SELECT viewed, cart, recycle_state_id, wishlist, last_search, \
+     last_search_found, last_category_id, last_activity_at FROM contact_state WHERE contact_id = ?1";
 
 fn write_batch(conn: &mut Connection, batch: &[EventToStore]) -> StoreResult<Vec<Ingested>> {
     let now = Timestamp::now().millis();
@@ -204,9 +206,8 @@ fn json_list(text: Option<String>) -> Vec<serde_json::Value> {
 }
 
 fn load_state(tx: &rusqlite::Transaction<'_>, contact: ContactId) -> StoreResult<ContactState> {
-    let sql = format!("SELECT {STATE_COLUMNS} FROM contact_state WHERE contact_id = ?1");
     let state = tx
-        .prepare_cached(&sql)
+        .prepare_cached(LOAD_STATE)
         .and_then(|mut s| {
             s.query_row([contact.0], |r| {
                 Ok(ContactState {
