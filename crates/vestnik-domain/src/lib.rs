@@ -13,6 +13,7 @@
 //! - [`order`]: shop orders, their statuses and history, money as exact decimal text.
 //! - [`store`]: the `Store` traits and the one error type every backend returns.
 
+pub mod campaign;
 pub mod catalog;
 pub mod contact;
 pub mod event;

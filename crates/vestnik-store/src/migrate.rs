@@ -33,6 +33,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         name: "templates",
         sql: include_str!("../migrations/sqlite/0004_templates.sql"),
     },
+    Migration {
+        version: 5,
+        name: "mailing",
+        sql: include_str!("../migrations/sqlite/0005_mailing.sql"),
+    },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -55,6 +60,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 4,
         name: "templates",
         sql: include_str!("../migrations/postgres/0004_templates.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "mailing",
+        sql: include_str!("../migrations/postgres/0005_mailing.sql"),
     },
 ];
 

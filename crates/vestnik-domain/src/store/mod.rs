@@ -5,6 +5,7 @@
 //! authenticated extractor, and no query runs without it.
 
 mod audit;
+mod campaign;
 mod catalog;
 mod events;
 mod orders;
@@ -13,6 +14,7 @@ mod recommend;
 mod template;
 
 pub use audit::{AuditEntry, AuditRecord, AuditStore};
+pub use campaign::CampaignStore;
 pub use catalog::CatalogStore;
 pub use events::{EventStore, OutboxRow};
 pub use orders::OrderStore;
@@ -268,6 +270,7 @@ pub trait Store:
     + PromoStore
     + RecommendationStore
     + TemplateStore
+    + CampaignStore
 {
     /// `sqlite` or `postgres`, for logs and `/health`.
     fn backend(&self) -> &'static str;

@@ -7,6 +7,7 @@
 //! whose SQL differs, functions in its `dialect` module.
 
 mod audit;
+mod campaigns;
 pub(crate) mod catalog;
 mod contacts;
 pub(crate) mod events;
@@ -19,6 +20,7 @@ mod templates;
 mod tenants;
 
 pub(crate) use audit::impl_audit_store;
+pub(crate) use campaigns::impl_campaign_store;
 pub(crate) use catalog::impl_catalog_store;
 pub(crate) use contacts::{bind_contact_fields, impl_contact_stores};
 pub(crate) use events::impl_event_store;

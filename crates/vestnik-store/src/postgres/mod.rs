@@ -35,6 +35,9 @@ mod recommend {
 mod templates {
     crate::common::impl_template_store!(super::PostgresStore, sqlx::PgConnection);
 }
+mod campaigns {
+    crate::common::impl_campaign_store!(super::PostgresStore, sqlx::Postgres, "FOR UPDATE", "FOR UPDATE SKIP LOCKED");
+}
 mod audit {
     crate::common::impl_audit_store!(super::PostgresStore);
 }

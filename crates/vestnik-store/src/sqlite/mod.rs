@@ -33,6 +33,9 @@ mod recommend {
 mod templates {
     crate::common::impl_template_store!(super::SqliteStore, sqlx::SqliteConnection);
 }
+mod campaigns {
+    crate::common::impl_campaign_store!(super::SqliteStore, sqlx::Sqlite, "", "");
+}
 mod audit {
     crate::common::impl_audit_store!(super::SqliteStore);
 }
