@@ -12,6 +12,7 @@
 mod cases;
 mod db;
 mod server;
+pub mod smtp;
 
 pub use db::{Backend, TestDb};
 pub use server::TestServer;
