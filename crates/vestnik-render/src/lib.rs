@@ -58,12 +58,14 @@
 //!
 //! `data` (what the caller provides), `functions` (the seed functions bound to a recipient),
 //! `template` (compile and render), `mjml` (MJML to HTML, tag checks), `text` (plain-text
-//! part), `check` (save-time checks), `scan` (a lexical pass used by the checks), `error`.
+//! part), `links` (tracking: click links and the open pixel in the final HTML), `check`
+//! (save-time checks), `scan` (a lexical pass used by the checks), `error`.
 
 mod check;
 mod data;
 mod error;
 mod functions;
+mod links;
 mod mjml;
 mod scan;
 mod template;
@@ -76,6 +78,7 @@ pub use data::{
 };
 pub use error::{Location, Part, Position, RenderError};
 pub use functions::ClaimedPromocode;
+pub use links::{OwnLinks, rewrite_links};
 pub use template::{
     CompiledTemplate, Limits, RenderOptions, Rendered, RenderedEmail, Template, TemplateKind,
     render,
