@@ -11,6 +11,9 @@
 //! - [`site`], [`user`]: tenants, API keys (stored hashed), admin users and their roles.
 //! - [`job`]: background jobs and the retry policy.
 //! - [`order`]: shop orders, their statuses and history, money as exact decimal text.
+//! - [`segment`]: the condition language of segments and automation filters, its JSON form,
+//!   and an in-memory evaluator over a contact's facts.
+//! - [`tracking`]: signed tokens of campaign tracking links, UTM tags, the banner marker.
 //! - [`store`]: the `Store` traits and the one error type every backend returns.
 
 pub mod campaign;
@@ -23,10 +26,12 @@ pub mod job;
 pub mod order;
 pub mod promo;
 pub mod recommend;
+pub mod segment;
 pub mod site;
 pub mod store;
 pub mod template;
 pub mod time;
+pub mod tracking;
 pub mod user;
 
 pub use catalog::{

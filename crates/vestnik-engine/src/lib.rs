@@ -7,6 +7,7 @@
 //! expires another node claims the job again. Handlers must therefore tolerate a repeat run
 //! after a crash (key side effects by job id), which is the price of never losing work.
 
+pub mod campaign;
 pub mod catalog_import;
 pub mod ingest;
 pub mod render_data;

@@ -31,6 +31,8 @@ pub struct StoreRenderData {
     /// The first store failure, if any: reported instead of the render's own error, since the
     /// template itself was fine.
     store_error: Mutex<Option<vestnik_domain::StoreError>>,
+    /// Values passed with a single (transactional) message.
+    variables: serde_json::Map<String, serde_json::Value>,
 }
 
 /// Links the message carries; campaigns sign real ones, previews show placeholders.
@@ -63,7 +65,43 @@ impl StoreRenderData {
             webview_url: links.webview_url,
             unsubscribe_url: links.unsubscribe_url,
             store_error: Mutex::new(None),
+            variables: serde_json::Map::new(),
         })
+    }
+
+    /// For a recipient whose contact and state are already loaded (a campaign loads a whole
+    /// chunk's at once).
+    pub fn with_state(
+        store: Arc<dyn Store>,
+        site: SiteId,
+        contact: Option<Contact>,
+        state: ContactState,
+        issued_for: impl Into<String>,
+        links: MessageLinks,
+    ) -> Self {
+        StoreRenderData {
+            store,
+            site,
+            runtime: tokio::runtime::Handle::current(),
+            contact,
+            state,
+            issued_for: issued_for.into(),
+            webview_url: links.webview_url,
+            unsubscribe_url: links.unsubscribe_url,
+            store_error: Mutex::new(None),
+            variables: serde_json::Map::new(),
+        }
+    }
+
+    /// Adds the values of a single message (`{{ vars.name }}`, `{{ name }}`).
+    pub fn with_variables(mut self, variables: serde_json::Map<String, serde_json::Value>) -> Self {
+        self.variables = variables;
+        self
+    }
+
+    /// The recipient, when it is a contact.
+    pub fn contact_id(&self) -> Option<vestnik_domain::ContactId> {
+        self.contact.as_ref().map(|c| c.id)
     }
 
     fn wait<T>(&self, work: impl Future<Output = StoreResult<T>>) -> Option<T> {
@@ -181,6 +219,10 @@ impl RenderData for StoreRenderData {
     fn unsubscribe_url(&self) -> String {
         self.unsubscribe_url.clone()
     }
+
+    fn variables(&self) -> serde_json::Map<String, serde_json::Value> {
+        self.variables.clone()
+    }
 }
 
 /// A catalog offer as templates see it.
@@ -228,11 +270,21 @@ pub async fn render_for_contact(
     data: StoreRenderData,
     options: RenderOptions,
 ) -> Result<Rendered, RenderFailure> {
+    tokio::task::spawn_blocking(move || render_blocking(&template, data, options))
+        .await
+        .map_err(|e| RenderFailure::Crashed(e.to_string()))?
+}
+
+/// The same, for a caller already on a blocking thread (a campaign renders and builds each
+/// message in one blocking task, saving a thread hand-off per message).
+pub fn render_blocking(
+    template: &CompiledTemplate,
+    data: StoreRenderData,
+    options: RenderOptions,
+) -> Result<Rendered, RenderFailure> {
     let data = Arc::new(data);
     let shared: Arc<dyn RenderData> = data.clone();
-    let rendered = tokio::task::spawn_blocking(move || template.render(shared, options))
-        .await
-        .map_err(|e| RenderFailure::Crashed(e.to_string()))?;
+    let rendered = template.render(shared, options);
     if let Some(e) = data.store_error.lock().ok().and_then(|mut e| e.take()) {
         return Err(RenderFailure::Store(e));
     }

@@ -76,6 +76,8 @@ pub struct AppState {
     pub keys: Arc<key_cache::KeyCache>,
     /// The group-commit writer that event ingestion submits to.
     pub events: vestnik_engine::EventWriter,
+    /// Campaign sending's shared parts: the tracking key, public URL and SMTP pools.
+    pub mail: vestnik_engine::campaign::MailContext,
     openapi: Arc<utoipa::openapi::OpenApi>,
 }
 
@@ -137,6 +139,16 @@ fn api_routes() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(routes::templates::template_versions))
         .routes(routes!(routes::templates::preview_template))
+        .routes(routes!(
+            routes::segments::list_segments,
+            routes::segments::create_segment
+        ))
+        .routes(routes!(
+            routes::segments::get_segment,
+            routes::segments::update_segment,
+            routes::segments::delete_segment
+        ))
+        .routes(routes!(routes::segments::count_preview))
         .routes(routes!(routes::promo::import_codes))
         .routes(routes!(routes::promo::pools))
         .routes(routes!(
@@ -157,16 +169,41 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::admin::me))
         .routes(routes!(routes::admin::list_keys, routes::admin::create_key))
         .routes(routes!(routes::admin::revoke_key))
+        .routes(routes!(
+            routes::campaigns::list_providers,
+            routes::campaigns::create_provider
+        ))
+        .routes(routes!(routes::campaigns::delete_provider))
+        .routes(routes!(
+            routes::campaigns::list_sender_domains,
+            routes::campaigns::create_sender_domain
+        ))
+        .routes(routes!(
+            routes::campaigns::list_campaigns,
+            routes::campaigns::create
+        ))
+        .routes(routes!(routes::campaigns::report))
+        .routes(routes!(routes::campaigns::pause))
+        .routes(routes!(routes::campaigns::resume))
+        .routes(routes!(routes::campaigns::cancel))
+        .routes(routes!(routes::campaigns::resend_non_openers))
+        .routes(routes!(routes::messages::send_message))
 }
 
 impl AppState {
-    pub fn new(store: Arc<dyn Store>, metrics: Arc<Metrics>, config: HttpConfig) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        metrics: Arc<Metrics>,
+        config: HttpConfig,
+        mail: vestnik_engine::campaign::MailContext,
+    ) -> Self {
         let (_, mut openapi) = api_routes().split_for_parts();
         openapi.info.version = env!("CARGO_PKG_VERSION").to_string();
         let events = vestnik_engine::EventWriter::start(store.clone(), Default::default());
         AppState {
             keys: Arc::new(key_cache::KeyCache::new(Duration::from_secs(10))),
             events,
+            mail,
             store,
             metrics,
             config: Arc::new(config),
@@ -192,6 +229,8 @@ pub fn router(state: AppState) -> Router {
             post(routes::multilead::multilead_bonus),
         )
         .route("/api/v1/orders/", post(routes::orders::orders_rpc))
+        // Tracking links from campaign mail: public, undocumented, answering people.
+        .merge(routes::tracking::router())
         .fallback(|| async { ApiError::for_status(StatusCode::NOT_FOUND) })
         .method_not_allowed_fallback(|| async {
             ApiError::for_status(StatusCode::METHOD_NOT_ALLOWED)
@@ -264,19 +303,20 @@ impl MakeRequestId for NodeRequestIds {
 
 /// Rewrites any error response that is not JSON (axum rejections, 408 from the timeout
 /// layer, 413, 405, a caught panic) into our JSON error shape, keeping a short plain-text
-/// reason when there is one.
+/// reason when there is one. HTML error pages are left alone: handlers that answer people
+/// rather than programs (the tracking links' "damaged link" page) send them on purpose.
 async fn json_errors(req: Request, next: Next) -> Response {
     let response = next.run(req).await;
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {
         return response;
     }
-    let is_json = response
+    let deliberate = response
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("application/json"));
-    if is_json {
+        .is_some_and(|ct| ct.starts_with("application/json") || ct.starts_with("text/html"));
+    if deliberate {
         return response;
     }
     let (parts, body) = response.into_parts();

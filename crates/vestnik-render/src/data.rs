@@ -161,4 +161,11 @@ pub trait RenderData: Send + Sync {
 
     /// The link that unsubscribes this recipient (`{{ unsubscribe_url }}`).
     fn unsubscribe_url(&self) -> String;
+
+    /// Values the sender passes with one message (a transactional email's order number…),
+    /// readable as `{{ vars.order_id }}` and, unless a built-in name is taken, as
+    /// `{{ order_id }}`.
+    fn variables(&self) -> serde_json::Map<String, serde_json::Value> {
+        serde_json::Map::new()
+    }
 }

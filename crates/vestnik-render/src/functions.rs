@@ -163,7 +163,9 @@ pub(crate) fn context(session: &Arc<Session>) -> Value {
     let recommended = Arc::clone(data);
     let random = Arc::clone(data);
     let promo = Arc::clone(session);
+    let variables = Value::from(Serde(data.variables()));
     minijinja::context! {
+        vars => variables.clone(),
         lead => Value::from(Serde(data.lead())),
         webview_url => data.webview_url(),
         unsubscribe_url => data.unsubscribe_url(),
@@ -199,6 +201,8 @@ pub(crate) fn context(session: &Arc<Session>) -> Value {
             Err(Error::new(ErrorKind::InvalidOperation, "exit() cancelled this message")
                 .with_source(ExitRequested))
         }),
+        // Spread last: a name set above wins over a variable of the same name.
+        ..variables
     }
 }
 

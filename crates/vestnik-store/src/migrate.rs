@@ -38,6 +38,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         name: "mailing",
         sql: include_str!("../migrations/sqlite/0005_mailing.sql"),
     },
+    Migration {
+        version: 6,
+        name: "segments",
+        sql: include_str!("../migrations/sqlite/0006_segments.sql"),
+    },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -65,6 +70,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 5,
         name: "mailing",
         sql: include_str!("../migrations/postgres/0005_mailing.sql"),
+    },
+    Migration {
+        version: 6,
+        name: "segments",
+        sql: include_str!("../migrations/postgres/0006_segments.sql"),
     },
 ];
 

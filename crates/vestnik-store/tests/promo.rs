@@ -51,15 +51,23 @@ mod cases {
             "peeking hands nothing out"
         );
         let mut handed = Vec::new();
-        for _ in 0..4 {
+        for i in 0..4 {
             handed.push(
-                s.claim_promo_code(&site, "summer", Some(buyer.id), "campaign:1")
+                s.claim_promo_code(&site, "summer", Some(buyer.id), &format!("campaign:{i}"))
                     .await
                     .unwrap()
                     .unwrap(),
             );
         }
         assert_eq!(handed, ["SALE-0000", "SALE-0001", "SALE-0002", "SALE-0003"]);
+        // The same message rendered again (a retry, the web view) shows the same code.
+        assert_eq!(
+            s.claim_promo_code(&site, "summer", Some(buyer.id), "campaign:2")
+                .await
+                .unwrap()
+                .as_deref(),
+            Some("SALE-0002")
+        );
         assert_eq!(
             s.claim_promo_code(&site, "summer", None, "campaign:1")
                 .await

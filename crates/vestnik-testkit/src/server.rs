@@ -42,12 +42,16 @@ impl TestServer {
             .await
             .expect("create the owner");
 
-        let state = AppState::new(store.clone(), Arc::new(Metrics::new(None)), config);
-        let app = vestnik_http::router(state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind a loopback port");
         let addr = listener.local_addr().expect("a bound address");
+        let mail =
+            vestnik_engine::campaign::MailContext::load(store.clone(), &format!("http://{addr}"))
+                .await
+                .expect("load the tracking key");
+        let state = AppState::new(store.clone(), Arc::new(Metrics::new(None)), config, mail);
+        let app = vestnik_http::router(state);
         let shutdown = CancellationToken::new();
         tokio::spawn(vestnik_http::serve(listener, app, shutdown.clone()));
         let client = reqwest::Client::builder()
@@ -76,6 +80,11 @@ impl TestServer {
 
     pub fn backend(&self) -> Backend {
         self.db.backend()
+    }
+
+    /// A URL a test can open its own connection with, to set up rows no API writes.
+    pub fn database_url(&self) -> String {
+        self.db.url()
     }
 
     /// Logs the owner in and returns the bearer token.

@@ -35,19 +35,19 @@ pub fn init_logging(json: bool, serving: bool) {
     }
 }
 
-async fn open(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+pub(crate) async fn open(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     vestnik_store::open(&config.database, config.sqlite_durability)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))
 }
 
-fn site_id(raw: &str) -> anyhow::Result<SiteId> {
+pub(crate) fn site_id(raw: &str) -> anyhow::Result<SiteId> {
     SiteId::parse(raw).with_context(|| {
         format!("`{raw}` is not a site id (24 hex digits; see `vestnik site list`)")
     })
 }
 
-fn store_err(e: vestnik_domain::StoreError) -> anyhow::Error {
+pub(crate) fn store_err(e: vestnik_domain::StoreError) -> anyhow::Error {
     anyhow::anyhow!("{e}")
 }
 
@@ -402,11 +402,26 @@ pub async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     if demo {
         crate::demo::ensure_demo(store.as_ref()).await?;
     }
+    let listener = tokio::net::TcpListener::bind(&config.bind)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {}; choose another with --bind",
+                config.bind
+            )
+        })?;
+    let addr = listener.local_addr()?;
+    let public_url = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
+    let mail = vestnik_engine::campaign::MailContext::load(store.clone(), &public_url).await?;
     let mut runner = JobRunner::new(
         store.clone(),
         node_name(),
         RunnerConfig {
             concurrency: config.job_concurrency,
+            lease: config.job_lease,
             ..Default::default()
         },
     );
@@ -417,18 +432,19 @@ pub async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
             limits: vestnik_engine::DownloadLimits::default(),
         },
     );
+    runner.register(
+        vestnik_engine::campaign::CAMPAIGN_SEND_JOB,
+        vestnik_engine::campaign::CampaignSendJob::new(
+            mail.clone(),
+            vestnik_engine::campaign::SendConfig {
+                lease: config.job_lease,
+                ..Default::default()
+            },
+        ),
+    );
     let metrics = Arc::new(Metrics::new(Some(runner.stats())));
-    let state = AppState::new(store.clone(), metrics, config.http.clone());
+    let state = AppState::new(store.clone(), metrics, config.http.clone(), mail);
     let app = vestnik_http::router(state);
-    let listener = tokio::net::TcpListener::bind(&config.bind)
-        .await
-        .with_context(|| {
-            format!(
-                "cannot listen on {}; choose another with --bind",
-                config.bind
-            )
-        })?;
-    let addr = listener.local_addr()?;
     let shutdown = CancellationToken::new();
     tokio::spawn(wait_for_signal(shutdown.clone()));
     let runner_task = tokio::spawn(runner.run(shutdown.clone()));

@@ -22,6 +22,12 @@ pub struct FileConfig {
     pub session_ttl_hours: Option<u64>,
     pub secure_cookies: Option<bool>,
     pub job_concurrency: Option<usize>,
+    /// How long a claimed job (and a campaign's claimed recipients) stays with a node that
+    /// stopped renewing it; after a crash, work resumes on another node after this.
+    pub job_lease_secs: Option<u64>,
+    /// The address recipients reach this server at (tracking, unsubscribe and web-view links),
+    /// e.g. `https://mail.shop.ru`. Defaults to `http://<bind>`.
+    pub public_url: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -32,6 +38,8 @@ pub struct Config {
     pub sqlite_durability: SqliteDurability,
     pub http: vestnik_http::HttpConfig,
     pub job_concurrency: usize,
+    pub job_lease: Duration,
+    pub public_url: Option<String>,
 }
 
 /// Flags that override everything else.
@@ -118,6 +126,16 @@ impl Config {
         let job_concurrency = number("JOB_CONCURRENCY", file.job_concurrency.map(|v| v as u64))?
             .map(|v| v as usize)
             .unwrap_or(16);
+        let job_lease = number("JOB_LEASE_SECS", file.job_lease_secs)?
+            .map(|s| Duration::from_secs(s.max(1)))
+            .unwrap_or(Duration::from_secs(60));
+        let public_url = pick(&None, "PUBLIC_URL", file.public_url)
+            .map(|u| u.trim().trim_end_matches('/').to_string());
+        if let Some(url) = &public_url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            bail!("public_url must start with https:// or http://, not `{url}`");
+        }
         Ok(Config {
             database,
             bind,
@@ -125,6 +143,8 @@ impl Config {
             sqlite_durability,
             http,
             job_concurrency,
+            job_lease,
+            public_url,
         })
     }
 }

@@ -6,6 +6,7 @@
 mod commands;
 mod config;
 mod demo;
+mod mailing;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -61,6 +62,12 @@ enum Command {
     /// Email templates.
     #[command(subcommand)]
     Template(TemplateCommand),
+    /// SMTP providers that campaigns send through.
+    #[command(subcommand)]
+    Provider(mailing::ProviderCommand),
+    /// Mass mailings.
+    #[command(subcommand)]
+    Campaign(mailing::CampaignCommand),
 }
 
 #[derive(Subcommand)]
@@ -237,5 +244,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Feed(cmd) => commands::feed(config, cmd).await,
         Command::Promocodes(cmd) => commands::promocodes(config, cmd).await,
         Command::Template(cmd) => commands::template(config, cmd).await,
+        Command::Provider(cmd) => mailing::provider(config, cmd).await,
+        Command::Campaign(cmd) => mailing::campaign(config, cmd).await,
     }
 }

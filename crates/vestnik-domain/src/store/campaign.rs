@@ -9,9 +9,7 @@ use async_trait::async_trait;
 
 use super::StoreResult;
 use crate::campaign::{
-    Campaign, CampaignId, CampaignState, ClaimedDelivery, DeliveryCounts, DeliveryResult,
-    DkimAlgorithm, Engagement, NewCampaign, NewProvider, ProviderId, SenderDomain, SmtpProvider,
-    SnapshotPage, SnapshotSource,
+    Campaign, CampaignId, CampaignState, Engagement, NewCampaign, SnapshotPage, SnapshotSource,
 };
 use crate::contact::Email;
 use crate::ids::{ContactId, SiteId};
@@ -19,30 +17,6 @@ use crate::time::Timestamp;
 
 #[async_trait]
 pub trait CampaignStore: Send + Sync {
-    /// `Conflict` when the site has a provider of that name.
-    async fn create_provider(&self, site: &SiteId, p: &NewProvider) -> StoreResult<SmtpProvider>;
-    async fn providers(&self, site: &SiteId) -> StoreResult<Vec<SmtpProvider>>;
-    async fn get_provider(&self, site: &SiteId, id: ProviderId) -> StoreResult<SmtpProvider>;
-    async fn find_provider(&self, site: &SiteId, name: &str) -> StoreResult<Option<SmtpProvider>>;
-    /// `Conflict` while a campaign that is not finished uses it.
-    async fn delete_provider(&self, site: &SiteId, id: ProviderId) -> StoreResult<()>;
-
-    /// `Conflict` when the domain is already configured for the site.
-    async fn create_sender_domain(
-        &self,
-        site: &SiteId,
-        domain: &str,
-        selector: &str,
-        algorithm: DkimAlgorithm,
-        private_key: &str,
-    ) -> StoreResult<SenderDomain>;
-    async fn sender_domains(&self, site: &SiteId) -> StoreResult<Vec<SenderDomain>>;
-    async fn find_sender_domain(
-        &self,
-        site: &SiteId,
-        domain: &str,
-    ) -> StoreResult<Option<SenderDomain>>;
-
     async fn create_campaign(&self, site: &SiteId, c: &NewCampaign) -> StoreResult<Campaign>;
     async fn get_campaign(&self, site: &SiteId, id: CampaignId) -> StoreResult<Campaign>;
     /// Newest first.
@@ -67,6 +41,9 @@ pub trait CampaignStore: Send + Sync {
         note: Option<&str>,
     ) -> StoreResult<()>;
 
+    /// Contacts of `source` a campaign could reach now (an email, subscribed): checked when a
+    /// campaign is created, so an empty list is an error before anything is sent.
+    async fn count_reachable(&self, site: &SiteId, source: SnapshotSource) -> StoreResult<i64>;
     /// Snapshots the single address of a test send (tied to the site's contact with that
     /// email when there is one; sent whatever its subscription, as a test); idempotent.
     async fn snapshot_address(
@@ -101,38 +78,6 @@ pub trait CampaignStore: Send + Sync {
     async fn snapshot_cursor(&self, campaign: CampaignId)
     -> StoreResult<(Option<ContactId>, bool)>;
 
-    /// Claims up to `limit` deliveries that may be sent at `now`: pending rows of batches up
-    /// to `max_batch`, deferred rows due for a retry, and `sending` rows whose lease expired
-    /// (the in-flight window of a crash; flagged possibly duplicated). Marks them `sending`
-    /// under `owner` until `lease_until`. Two concurrent callers never get the same row.
-    async fn claim_deliveries(
-        &self,
-        campaign: CampaignId,
-        max_batch: i64,
-        owner: &str,
-        lease_until: Timestamp,
-        limit: u32,
-        now: Timestamp,
-    ) -> StoreResult<Vec<ClaimedDelivery>>;
-    /// Writes outcomes of rows still leased by `owner` in one transaction; rows whose lease
-    /// passed to someone else are left alone. Hard bounces mark the contact's email bounced.
-    /// Returns how many rows were written.
-    async fn record_deliveries(
-        &self,
-        site: &SiteId,
-        owner: &str,
-        results: &[DeliveryResult],
-        now: Timestamp,
-    ) -> StoreResult<u64>;
-    /// Gives claimed rows back as pending without counting an attempt (pause, shutdown).
-    async fn release_deliveries(&self, campaign: CampaignId, owner: &str) -> StoreResult<u64>;
-    async fn delivery_counts(&self, campaign: CampaignId) -> StoreResult<DeliveryCounts>;
-    /// The earliest `retry_at` of deferred rows and the highest batch still pending, to plan
-    /// the next send job.
-    async fn next_delivery_work(
-        &self,
-        campaign: CampaignId,
-    ) -> StoreResult<(Option<Timestamp>, Option<i64>)>;
     /// Unique opens, clicks (per link) and unsubscribes of a campaign.
     async fn campaign_engagement(
         &self,

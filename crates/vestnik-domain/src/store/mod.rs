@@ -7,20 +7,28 @@
 mod audit;
 mod campaign;
 mod catalog;
+mod delivery;
 mod events;
+mod mail_settings;
 mod orders;
 mod promo;
 mod recommend;
+mod segment;
 mod template;
+mod tracking;
 
 pub use audit::{AuditEntry, AuditRecord, AuditStore};
 pub use campaign::CampaignStore;
 pub use catalog::CatalogStore;
+pub use delivery::DeliveryStore;
 pub use events::{EventStore, OutboxRow};
+pub use mail_settings::MailSettingsStore;
 pub use orders::OrderStore;
 pub use promo::PromoStore;
 pub use recommend::RecommendationStore;
+pub use segment::SegmentStore;
 pub use template::TemplateStore;
+pub use tracking::TrackingStore;
 
 use async_trait::async_trait;
 use std::time::Duration;
@@ -270,7 +278,11 @@ pub trait Store:
     + PromoStore
     + RecommendationStore
     + TemplateStore
+    + SegmentStore
+    + TrackingStore
     + CampaignStore
+    + DeliveryStore
+    + MailSettingsStore
 {
     /// `sqlite` or `postgres`, for logs and `/health`.
     fn backend(&self) -> &'static str;

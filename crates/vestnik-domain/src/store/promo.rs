@@ -19,7 +19,9 @@ pub trait PromoStore: Send + Sync {
 
     /// Hands out the pool's oldest unissued code, recording who got it and what for; `None`
     /// when the pool is exhausted (or does not exist). Two callers never get the same code,
-    /// on any number of nodes.
+    /// on any number of nodes. A contact that already got a code of the pool for the same
+    /// purpose (`issued_for`, e.g. "campaign:12") gets that code again: a message rendered
+    /// twice (a retry after a deferral or a crash, the web view) shows one code and burns one.
     async fn claim_promo_code(
         &self,
         site: &SiteId,

@@ -117,3 +117,7 @@ CREATE TABLE tracking_events (
 );
 CREATE INDEX tracking_events_campaign ON tracking_events(campaign_id, kind, contact_id);
 CREATE INDEX tracking_events_contact ON tracking_events(contact_id, kind, campaign_id);
+
+-- A contact's code for a purpose ("campaign:12") is looked up before a new one is claimed, so a
+-- retried or re-rendered message (a deferral, a crash, the web view) shows the same code.
+CREATE INDEX promo_codes_issued ON promo_codes(contact_id, issued_for) WHERE contact_id IS NOT NULL;

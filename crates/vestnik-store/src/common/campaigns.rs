@@ -1,30 +1,26 @@
-//! `CampaignStore` on both backends: providers, sender domains, campaigns, and the delivery
-//! rows that make sending exactly-once (see the trait's docs for the claim/lease protocol).
+//! `CampaignStore` on both backends: campaigns, their state changes, recipient snapshots and
+//! engagement counts.
 //!
 //! `$lock` is `FOR UPDATE` on PostgreSQL (rows are locked while a transaction reads and then
-//! writes them) and empty on SQLite, whose single writer connection already serialises writes;
-//! `$skip` adds `SKIP LOCKED` to delivery claims on PostgreSQL so concurrent senders never wait
-//! on each other's rows.
+//! writes them) and empty on SQLite, whose single writer connection already serialises writes.
 
 macro_rules! impl_campaign_store {
-    ($store:ty, $db:ty, $lock:literal, $skip:literal) => {
+    ($store:ty, $db:ty, $lock:literal) => {
         use async_trait::async_trait;
         use sqlx::Row;
         use vestnik_domain::campaign::{
-            Campaign, CampaignId, CampaignState, ClaimedDelivery, DeliveryCounts, DeliveryId,
-            DeliveryResult, DeliveryState, DkimAlgorithm, Engagement, Exclusions, LinkClicks,
-            NewCampaign, NewProvider, ProviderId, Recipients, SenderDomain, SenderDomainId,
-            SmtpProvider, SmtpTls, SnapshotPage, SnapshotSource, UtmTags,
+            Campaign, CampaignId, CampaignState, Engagement, Exclusions, LinkClicks, NewCampaign,
+            ProviderId, Recipients, SnapshotPage, SnapshotSource, UtmTags,
         };
         use vestnik_domain::store::CampaignStore;
         use vestnik_domain::template::TemplateId;
-        use vestnik_domain::{ContactId, Email, SiteId, StoreError, StoreResult, Timestamp};
+        use vestnik_domain::{
+            ContactId, Email, SiteId, StoreError, StoreResult, Timestamp,
+        };
 
         use crate::error::{internal, map_err};
         use crate::rows::Columns;
 
-        const PROVIDER_COLUMNS: &str = "id, site_id, name, host, port, tls, username, password, \
-             rate_per_sec, pool_size, created_at";
         const CAMPAIGN_COLUMNS: &str = "id, site_id, name, template_id, template_version, subject, \
              from_email, from_name, recipient_kind, recipient_ref, provider_id, send_at, segment_size, \
              interval_minutes, disable_banner, utm, state, state_reason, recipients, \
@@ -34,27 +30,6 @@ macro_rules! impl_campaign_store {
         const MAX_SNAPSHOT_PAGE: u32 = 5000;
 
         type DbRow = <$db as sqlx::Database>::Row;
-
-        fn provider_from_row(r: &DbRow) -> StoreResult<SmtpProvider> {
-            let tls = r.text("tls")?;
-            Ok(SmtpProvider {
-                id: ProviderId(r.int("id")?),
-                site_id: SiteId::from_trusted(r.text("site_id")?),
-                name: r.text("name")?,
-                host: r.text("host")?,
-                port: u16::try_from(r.int("port")?)
-                    .map_err(|_| internal("stored provider port out of range"))?,
-                tls: SmtpTls::parse(&tls)
-                    .ok_or_else(|| internal(format!("stored tls mode {tls:?} is unknown")))?,
-                username: r.opt_text("username")?,
-                password: r.opt_text("password")?,
-                rate_per_sec: r
-                    .try_get::<Option<f64>, _>("rate_per_sec")
-                    .map_err(|e| internal(format!("column rate_per_sec: {e}")))?,
-                pool_size: u32::try_from(r.int("pool_size")?).unwrap_or(1),
-                created_at: Timestamp(r.int("created_at")?),
-            })
-        }
 
         fn campaign_from_row(r: &DbRow) -> StoreResult<Campaign> {
             let kind = r.text("recipient_kind")?;
@@ -198,185 +173,6 @@ macro_rules! impl_campaign_store {
 
         #[async_trait]
         impl CampaignStore for $store {
-            async fn create_provider(
-                &self,
-                site: &SiteId,
-                p: &NewProvider,
-            ) -> StoreResult<SmtpProvider> {
-                p.validate()?;
-                let now = Timestamp::now().millis();
-                let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "INSERT INTO smtp_providers (site_id, name, host, port, tls, username, password, \
-                         rate_per_sec, pool_size, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) RETURNING {PROVIDER_COLUMNS}"
-                )))
-                .bind(site.as_str())
-                .bind(p.name.trim())
-                .bind(p.host.trim())
-                .bind(i64::from(p.port))
-                .bind(p.tls.as_str())
-                .bind(p.username.as_deref())
-                .bind(p.password.as_deref())
-                .bind(p.rate_per_sec)
-                .bind(i64::from(p.pool_size))
-                .bind(now)
-                .fetch_one(self.writes())
-                .await
-                .map_err(|e| match crate::error::classify("provider", e) {
-                    StoreError::Conflict(_) => StoreError::Conflict(format!(
-                        "a provider named {:?} already exists",
-                        p.name.trim()
-                    )),
-                    other => other,
-                })?;
-                provider_from_row(&row)
-            }
-
-            async fn providers(&self, site: &SiteId) -> StoreResult<Vec<SmtpProvider>> {
-                let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "SELECT {PROVIDER_COLUMNS} FROM smtp_providers WHERE site_id = $1 ORDER BY name"
-                )))
-                .bind(site.as_str())
-                .fetch_all(self.reads())
-                .await
-                .map_err(map_err("provider"))?;
-                rows.iter().map(provider_from_row).collect()
-            }
-
-            async fn get_provider(
-                &self,
-                site: &SiteId,
-                id: ProviderId,
-            ) -> StoreResult<SmtpProvider> {
-                let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "SELECT {PROVIDER_COLUMNS} FROM smtp_providers WHERE site_id = $1 AND id = $2"
-                )))
-                .bind(site.as_str())
-                .bind(id.0)
-                .fetch_optional(self.reads())
-                .await
-                .map_err(map_err("provider"))?
-                .ok_or_else(|| StoreError::NotFound(format!("provider {id}")))?;
-                provider_from_row(&row)
-            }
-
-            async fn find_provider(
-                &self,
-                site: &SiteId,
-                name: &str,
-            ) -> StoreResult<Option<SmtpProvider>> {
-                let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "SELECT {PROVIDER_COLUMNS} FROM smtp_providers WHERE site_id = $1 AND name = $2"
-                )))
-                .bind(site.as_str())
-                .bind(name.trim())
-                .fetch_optional(self.reads())
-                .await
-                .map_err(map_err("provider"))?;
-                row.as_ref().map(provider_from_row).transpose()
-            }
-
-            async fn delete_provider(&self, site: &SiteId, id: ProviderId) -> StoreResult<()> {
-                let in_use: i64 = sqlx::query_scalar(
-                    "SELECT COUNT(*) FROM campaigns WHERE site_id = $1 AND provider_id = $2",
-                )
-                .bind(site.as_str())
-                .bind(id.0)
-                .fetch_one(self.writes())
-                .await
-                .map_err(map_err("provider"))?;
-                if in_use > 0 {
-                    return Err(StoreError::Conflict(format!(
-                        "provider {id} is used by {in_use} campaign(s); it is kept for their reports"
-                    )));
-                }
-                let done = sqlx::query("DELETE FROM smtp_providers WHERE site_id = $1 AND id = $2")
-                    .bind(site.as_str())
-                    .bind(id.0)
-                    .execute(self.writes())
-                    .await
-                    .map_err(map_err("provider"))?;
-                if done.rows_affected() == 0 {
-                    return Err(StoreError::NotFound(format!("provider {id}")));
-                }
-                Ok(())
-            }
-
-            async fn create_sender_domain(
-                &self,
-                site: &SiteId,
-                domain: &str,
-                selector: &str,
-                algorithm: DkimAlgorithm,
-                private_key: &str,
-            ) -> StoreResult<SenderDomain> {
-                let now = Timestamp::now().millis();
-                let id: i64 = sqlx::query_scalar(
-                    "INSERT INTO sender_domains (site_id, domain, selector, algorithm, private_key, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-                )
-                .bind(site.as_str())
-                .bind(domain)
-                .bind(selector)
-                .bind(algorithm.as_str())
-                .bind(private_key)
-                .bind(now)
-                .fetch_one(self.writes())
-                .await
-                .map_err(|e| match crate::error::classify("sender domain", e) {
-                    StoreError::Conflict(_) => StoreError::Conflict(format!(
-                        "the domain {domain} is already configured"
-                    )),
-                    other => other,
-                })?;
-                Ok(SenderDomain {
-                    id: SenderDomainId(id),
-                    domain: domain.to_string(),
-                    selector: selector.to_string(),
-                    algorithm,
-                    private_key: private_key.to_string(),
-                    created_at: Timestamp(now),
-                })
-            }
-
-            async fn sender_domains(&self, site: &SiteId) -> StoreResult<Vec<SenderDomain>> {
-                let rows = sqlx::query(
-                    "SELECT id, domain, selector, algorithm, private_key, created_at \
-                     FROM sender_domains WHERE site_id = $1 ORDER BY domain",
-                )
-                .bind(site.as_str())
-                .fetch_all(self.reads())
-                .await
-                .map_err(map_err("sender domain"))?;
-                rows.iter()
-                    .map(|r| {
-                        let alg = r.text("algorithm")?;
-                        Ok(SenderDomain {
-                            id: SenderDomainId(r.int("id")?),
-                            domain: r.text("domain")?,
-                            selector: r.text("selector")?,
-                            algorithm: DkimAlgorithm::parse(&alg).ok_or_else(|| {
-                                internal(format!("stored DKIM algorithm {alg:?} is unknown"))
-                            })?,
-                            private_key: r.text("private_key")?,
-                            created_at: Timestamp(r.int("created_at")?),
-                        })
-                    })
-                    .collect()
-            }
-
-            async fn find_sender_domain(
-                &self,
-                site: &SiteId,
-                domain: &str,
-            ) -> StoreResult<Option<SenderDomain>> {
-                Ok(self
-                    .sender_domains(site)
-                    .await?
-                    .into_iter()
-                    .find(|d| d.domain == domain))
-            }
-
             async fn create_campaign(
                 &self,
                 site: &SiteId,
@@ -497,6 +293,35 @@ macro_rules! impl_campaign_store {
                     .await
                     .map_err(map_err("campaign"))?;
                 Ok(())
+            }
+
+            async fn count_reachable(
+                &self,
+                site: &SiteId,
+                source: SnapshotSource,
+            ) -> StoreResult<i64> {
+                let reachable = "c.email IS NOT NULL AND c.email_subscription = 'subscribed'";
+                let q = match source {
+                    SnapshotSource::All => sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                        "SELECT COUNT(*) FROM contacts c WHERE c.site_id = $1 AND {reachable}"
+                    )))
+                    .bind(site.as_str()),
+                    SnapshotSource::List(list) => sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                        "SELECT COUNT(*) FROM list_members m JOIN contacts c ON c.id = m.contact_id \
+                         WHERE c.site_id = $1 AND m.list_id = $2 AND {reachable}"
+                    )))
+                    .bind(site.as_str())
+                    .bind(list.0),
+                    SnapshotSource::NonOpeners(previous) => sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                        "SELECT COUNT(*) FROM deliveries d JOIN contacts c ON c.id = d.contact_id \
+                         WHERE c.site_id = $1 AND d.campaign_id = $2 AND d.state = 'sent' AND {reachable} \
+                           AND NOT EXISTS (SELECT 1 FROM tracking_events t WHERE t.campaign_id = d.campaign_id \
+                               AND t.contact_id = d.contact_id AND t.kind = 'open')"
+                    )))
+                    .bind(site.as_str())
+                    .bind(previous.0),
+                };
+                q.fetch_one(self.reads()).await.map_err(map_err("contact"))
             }
 
             async fn snapshot_address(
@@ -687,194 +512,6 @@ macro_rules! impl_campaign_store {
                     .try_get("snapshot_complete")
                     .map_err(|e| internal(format!("column snapshot_complete: {e}")))?;
                 Ok((row.opt_int("snapshot_after")?.map(ContactId), complete))
-            }
-
-            async fn claim_deliveries(
-                &self,
-                campaign: CampaignId,
-                max_batch: i64,
-                owner: &str,
-                lease_until: Timestamp,
-                limit: u32,
-                now: Timestamp,
-            ) -> StoreResult<Vec<ClaimedDelivery>> {
-                // Three branches, each walking the (campaign, state, batch, id) index and
-                // stopping at LIMIT: crash leftovers first, then due retries, then new rows.
-                // `$5` is the branch's bound: now for the first two, the last open batch for the third.
-                let branches = [
-                    ("state = 'sending' AND lease_until < $5", true, now.millis()),
-                    ("state = 'deferred' AND retry_at <= $5", false, now.millis()),
-                    ("state = 'pending' AND batch <= $5", false, max_batch),
-                ];
-                let mut claimed = Vec::new();
-                for (filter, in_flight, bound) in branches {
-                    let want = i64::from(limit) - claimed.len() as i64;
-                    if want <= 0 {
-                        break;
-                    }
-                    let duplicated = if in_flight { "TRUE" } else { "possibly_duplicated" };
-                    let sql = format!(
-                        "UPDATE deliveries SET state = 'sending', lease_owner = $1, lease_until = $2, \
-                             attempts = attempts + 1, possibly_duplicated = {duplicated}, updated_at = $6 \
-                         WHERE id IN (SELECT id FROM deliveries WHERE campaign_id = $3 AND {filter} \
-                             ORDER BY batch, id LIMIT $4 {}) \
-                         RETURNING id, contact_id, email, attempts",
-                        $skip
-                    );
-                    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-                        .bind(owner)
-                        .bind(lease_until.millis())
-                        .bind(campaign.0)
-                        .bind(want)
-                        .bind(bound)
-                        .bind(now.millis())
-                        .fetch_all(self.writes())
-                        .await
-                        .map_err(map_err("delivery"))?;
-                    for r in rows {
-                        claimed.push(ClaimedDelivery {
-                            id: DeliveryId(r.int("id")?),
-                            contact_id: r.opt_int("contact_id")?.map(ContactId),
-                            email: r.text("email")?,
-                            attempts: r.int("attempts")?,
-                            resumed_in_flight: in_flight,
-                        });
-                    }
-                }
-                claimed.sort_by_key(|d| d.id);
-                Ok(claimed)
-            }
-
-            async fn record_deliveries(
-                &self,
-                site: &SiteId,
-                owner: &str,
-                results: &[DeliveryResult],
-                now: Timestamp,
-            ) -> StoreResult<u64> {
-                if results.is_empty() {
-                    return Ok(0);
-                }
-                let mut tx = self.writes().begin().await.map_err(map_err("delivery"))?;
-                let mut written = 0;
-                for chunk in results.chunks(500) {
-                    let mut q = sqlx::QueryBuilder::new(
-                        "UPDATE deliveries SET state = v.column2, smtp_code = v.column3, \
-                             smtp_reply = v.column4, retry_at = v.column5, \
-                             sent_at = CASE WHEN v.column2 = 'sent' THEN ",
-                    );
-                    q.push_bind(now.millis());
-                    q.push(" ELSE sent_at END, lease_owner = NULL, lease_until = NULL, updated_at = ");
-                    q.push_bind(now.millis());
-                    q.push(" FROM (");
-                    q.push_values(chunk, |mut b, r| {
-                        b.push_bind(r.id.0)
-                            .push_bind(r.state.as_str())
-                            .push_bind(r.smtp_code.map(i64::from))
-                            .push_bind(r.reply.as_deref())
-                            .push_bind(r.retry_at.map(Timestamp::millis));
-                    });
-                    q.push(") AS v WHERE deliveries.id = v.column1 AND deliveries.state = 'sending' AND deliveries.lease_owner = ");
-                    q.push_bind(owner);
-                    let done = q
-                        .build()
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(map_err("delivery"))?;
-                    written += done.rows_affected();
-                }
-                let bounced: Vec<i64> = results
-                    .iter()
-                    .filter(|r| r.hard_bounce)
-                    .map(|r| r.id.0)
-                    .collect();
-                for chunk in bounced.chunks(500) {
-                    let ids = crate::common::in_list(chunk.len(), 3, false);
-                    let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
-                        "UPDATE contacts SET email_subscription = 'bounced', updated_at = $2 \
-                         WHERE site_id = $1 AND email_subscription = 'subscribed' \
-                           AND id IN (SELECT contact_id FROM deliveries WHERE id IN ({ids}))"
-                    )))
-                    .bind(site.as_str())
-                    .bind(now.millis());
-                    for id in chunk {
-                        q = q.bind(*id);
-                    }
-                    q.execute(&mut *tx).await.map_err(map_err("contact"))?;
-                }
-                tx.commit().await.map_err(map_err("delivery"))?;
-                Ok(written)
-            }
-
-            async fn release_deliveries(
-                &self,
-                campaign: CampaignId,
-                owner: &str,
-            ) -> StoreResult<u64> {
-                let done = sqlx::query(
-                    "UPDATE deliveries SET state = 'pending', attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, \
-                         lease_owner = NULL, lease_until = NULL \
-                     WHERE campaign_id = $1 AND state = 'sending' AND lease_owner = $2",
-                )
-                .bind(campaign.0)
-                .bind(owner)
-                .execute(self.writes())
-                .await
-                .map_err(map_err("delivery"))?;
-                Ok(done.rows_affected())
-            }
-
-            async fn delivery_counts(&self, campaign: CampaignId) -> StoreResult<DeliveryCounts> {
-                let rows = sqlx::query(
-                    "SELECT state, COUNT(*) AS n, \
-                         SUM(CASE WHEN possibly_duplicated THEN 1 ELSE 0 END) AS dup, \
-                         SUM(CASE WHEN smtp_code >= 500 THEN 1 ELSE 0 END) AS bounced \
-                     FROM deliveries WHERE campaign_id = $1 GROUP BY state",
-                )
-                .bind(campaign.0)
-                .fetch_all(self.writes())
-                .await
-                .map_err(map_err("delivery"))?;
-                let mut counts = DeliveryCounts::default();
-                for r in rows {
-                    let n = r.int("n")?;
-                    counts.possibly_duplicated += r.opt_int("dup")?.unwrap_or(0);
-                    let state = r.text("state")?;
-                    match DeliveryState::parse(&state) {
-                        Some(DeliveryState::Pending) => counts.pending = n,
-                        Some(DeliveryState::Sending) => counts.sending = n,
-                        Some(DeliveryState::Sent) => counts.sent = n,
-                        Some(DeliveryState::Deferred) => counts.deferred = n,
-                        Some(DeliveryState::Failed) => {
-                            counts.failed = n;
-                            counts.bounced = r.opt_int("bounced")?.unwrap_or(0);
-                        }
-                        Some(DeliveryState::Skipped) => counts.skipped = n,
-                        None => return Err(internal(format!("stored delivery state {state:?}"))),
-                    }
-                }
-                Ok(counts)
-            }
-
-            async fn next_delivery_work(
-                &self,
-                campaign: CampaignId,
-            ) -> StoreResult<(Option<Timestamp>, Option<i64>)> {
-                let retry: Option<i64> = sqlx::query_scalar(
-                    "SELECT MIN(retry_at) FROM deliveries WHERE campaign_id = $1 AND state = 'deferred'",
-                )
-                .bind(campaign.0)
-                .fetch_one(self.writes())
-                .await
-                .map_err(map_err("delivery"))?;
-                let batch: Option<i64> = sqlx::query_scalar(
-                    "SELECT MIN(batch) FROM deliveries WHERE campaign_id = $1 AND state = 'pending'",
-                )
-                .bind(campaign.0)
-                .fetch_one(self.writes())
-                .await
-                .map_err(map_err("delivery"))?;
-                Ok((retry.map(Timestamp), batch))
             }
 
             async fn campaign_engagement(

@@ -10,27 +10,36 @@ mod audit;
 mod campaigns;
 pub(crate) mod catalog;
 mod contacts;
+mod deliveries;
 pub(crate) mod events;
 mod gdpr;
 mod jobs;
+mod mail_settings;
 mod orders;
 mod promo;
 pub(crate) mod recommend;
+mod segment_store;
+pub(crate) mod segments;
 mod templates;
 mod tenants;
+mod tracking;
 
 pub(crate) use audit::impl_audit_store;
 pub(crate) use campaigns::impl_campaign_store;
 pub(crate) use catalog::impl_catalog_store;
 pub(crate) use contacts::{bind_contact_fields, impl_contact_stores};
+pub(crate) use deliveries::impl_delivery_store;
 pub(crate) use events::impl_event_store;
 pub(crate) use gdpr::contact_gdpr_fns;
 pub(crate) use jobs::impl_job_store;
+pub(crate) use mail_settings::impl_mail_settings_store;
 pub(crate) use orders::impl_order_store;
 pub(crate) use promo::impl_promo_store;
 pub(crate) use recommend::impl_recommendation_store;
+pub(crate) use segment_store::impl_segment_store;
 pub(crate) use templates::impl_template_store;
 pub(crate) use tenants::impl_tenant_stores;
+pub(crate) use tracking::impl_tracking_store;
 
 /// Columns every contact SELECT returns, in the names `rows::contact` reads.
 pub(crate) const CONTACT_COLUMNS: &str = "id, site_id, email, phone, name, last_name, position, region, country, city, \

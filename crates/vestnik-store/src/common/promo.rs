@@ -36,6 +36,22 @@ macro_rules! impl_promo_store {
                 contact: Option<ContactId>,
                 issued_for: &str,
             ) -> StoreResult<Option<String>> {
+                if let Some(contact) = contact {
+                    let issued: Option<String> = sqlx::query_scalar(
+                        "SELECT code FROM promo_codes WHERE contact_id = $1 AND issued_for = $2 \
+                             AND site_id = $3 AND pool = $4 ORDER BY id LIMIT 1",
+                    )
+                    .bind(contact.0)
+                    .bind(issued_for)
+                    .bind(site.as_str())
+                    .bind(pool)
+                    .fetch_optional(self.writes())
+                    .await
+                    .map_err(map_err("promo code"))?;
+                    if issued.is_some() {
+                        return Ok(issued);
+                    }
+                }
                 let sql = concat!(
                     "UPDATE promo_codes SET contact_id = $3, issued_for = $4, issued_at = $5 \
                      WHERE issued_at IS NULL AND id = (SELECT id FROM promo_codes \

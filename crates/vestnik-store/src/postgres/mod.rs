@@ -6,6 +6,7 @@
 
 mod dialect;
 mod ingest;
+mod segments;
 
 mod tenants {
     crate::common::impl_tenant_stores!(super::PostgresStore, sqlx::PgConnection);
@@ -35,8 +36,17 @@ mod recommend {
 mod templates {
     crate::common::impl_template_store!(super::PostgresStore, sqlx::PgConnection);
 }
+mod mail_settings {
+    crate::common::impl_mail_settings_store!(super::PostgresStore, sqlx::Postgres);
+}
+mod deliveries {
+    crate::common::impl_delivery_store!(super::PostgresStore, "FOR UPDATE SKIP LOCKED");
+}
 mod campaigns {
-    crate::common::impl_campaign_store!(super::PostgresStore, sqlx::Postgres, "FOR UPDATE", "FOR UPDATE SKIP LOCKED");
+    crate::common::impl_campaign_store!(super::PostgresStore, sqlx::Postgres, "FOR UPDATE");
+}
+mod tracking {
+    crate::common::impl_tracking_store!(super::PostgresStore);
 }
 mod audit {
     crate::common::impl_audit_store!(super::PostgresStore);

@@ -8,6 +8,7 @@
 mod bulk;
 mod dialect;
 mod ingest;
+mod segments;
 
 mod tenants {
     crate::common::impl_tenant_stores!(super::SqliteStore, sqlx::SqliteConnection);
@@ -33,8 +34,17 @@ mod recommend {
 mod templates {
     crate::common::impl_template_store!(super::SqliteStore, sqlx::SqliteConnection);
 }
+mod mail_settings {
+    crate::common::impl_mail_settings_store!(super::SqliteStore, sqlx::Sqlite);
+}
+mod deliveries {
+    crate::common::impl_delivery_store!(super::SqliteStore, "");
+}
 mod campaigns {
-    crate::common::impl_campaign_store!(super::SqliteStore, sqlx::Sqlite, "", "");
+    crate::common::impl_campaign_store!(super::SqliteStore, sqlx::Sqlite, "");
+}
+mod tracking {
+    crate::common::impl_tracking_store!(super::SqliteStore);
 }
 mod audit {
     crate::common::impl_audit_store!(super::SqliteStore);

@@ -1,0 +1,80 @@
+//! One rendered email turned into the bytes that go to the SMTP server: tracked links, the
+//! open pixel, the unsubscribe headers, a deterministic `Message-ID`, and the DKIM signature.
+//! Pure CPU work; the sender runs it on a blocking thread.
+
+use vestnik_domain::SiteId;
+use vestnik_domain::campaign::{CampaignId, email_domain};
+use vestnik_domain::tracking::MessageLinks;
+use vestnik_domain::{ContactId, Email};
+use vestnik_mail::{DkimSigner, MailError, Mailbox, OutgoingMessage, build_message};
+use vestnik_render::RenderedEmail;
+
+/// The parts of a campaign message that do not come from the template.
+pub struct MessageParts<'a> {
+    pub site: &'a SiteId,
+    pub campaign: CampaignId,
+    pub contact: Option<ContactId>,
+    /// Identifies a recipient without a contact (a test send) in the `Message-ID`.
+    pub delivery: i64,
+    pub from_email: &'a Email,
+    pub from_name: &'a str,
+    pub to: &'a str,
+    pub links: &'a MessageLinks<'a>,
+    pub signer: Option<&'a DkimSigner>,
+}
+
+/// `<c{campaign}.r{contact}.{site}@{sender domain}>`: the same for every attempt, so a resend
+/// after a crash is recognisably the same message (receivers and their filters de-duplicate).
+pub fn message_id(parts: &MessageParts<'_>) -> String {
+    let recipient = match parts.contact {
+        Some(c) => format!("r{c}"),
+        None => format!("d{}", parts.delivery),
+    };
+    format!(
+        "c{}.{recipient}.{}@{}",
+        parts.campaign,
+        parts.site,
+        email_domain(parts.from_email)
+    )
+}
+
+/// Builds (and signs, when the sender domain has a key) the message for one recipient.
+pub fn compose_message(
+    email: RenderedEmail,
+    parts: &MessageParts<'_>,
+) -> Result<Vec<u8>, MailError> {
+    let unsubscribe = parts.links.unsubscribe_url();
+    let webview = parts.links.webview_url();
+    let own = vestnik_render::OwnLinks {
+        unsubscribe: Some(&unsubscribe),
+        webview: Some(&webview),
+    };
+    let html = vestnik_render::rewrite_links(&email.html, Some(&parts.links.open_url()), |url| {
+        (!own.contains(url)).then(|| parts.links.click_url(url))
+    });
+    let message = OutgoingMessage {
+        from: Mailbox::new(
+            (!parts.from_name.is_empty()).then_some(parts.from_name),
+            parts.from_email.as_str(),
+        ),
+        to: Mailbox::address(parts.to),
+        reply_to: None,
+        subject: email.subject,
+        html,
+        text: email.text,
+        message_id: message_id(parts),
+        list_unsubscribe_url: Some(unsubscribe.clone()),
+        list_unsubscribe_mailto: Some(format!("mailto:{}?subject=unsubscribe", parts.from_email)),
+        feedback_id: Some(format!(
+            "c{}:{}:campaign:vestnik",
+            parts.campaign, parts.site
+        )),
+        campaign_header: Some(parts.campaign.to_string()),
+        date: std::time::SystemTime::now(),
+    };
+    let raw = build_message(&message)?;
+    match parts.signer {
+        Some(signer) => signer.sign(&raw),
+        None => Ok(raw),
+    }
+}
