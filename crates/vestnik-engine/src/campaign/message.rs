@@ -2,12 +2,71 @@
 //! open pixel, the unsubscribe headers, a deterministic `Message-ID`, and the DKIM signature.
 //! Pure CPU work; the sender runs it on a blocking thread.
 
+use std::sync::Arc;
 use vestnik_domain::SiteId;
-use vestnik_domain::campaign::{CampaignId, email_domain};
-use vestnik_domain::tracking::MessageLinks;
+use vestnik_domain::campaign::{CampaignId, ClaimedDelivery, email_domain};
+use vestnik_domain::tracking::{LinkDecoration, MessageLinks, TrackingKey};
 use vestnik_domain::{ContactId, Email};
 use vestnik_mail::{DkimSigner, MailError, Mailbox, OutgoingMessage, build_message};
-use vestnik_render::RenderedEmail;
+use vestnik_render::{CompiledTemplate, RenderOptions, Rendered, RenderedEmail};
+
+use crate::render_data::{StoreRenderData, render_blocking};
+
+/// One campaign message after the CPU work.
+pub enum Built {
+    Message(Vec<u8>),
+    /// The template called `exit()`.
+    Skipped,
+    TemplateFailed(String),
+    MessageFailed(String),
+}
+
+/// What every message of one campaign run shares; the build workers hold it in an `Arc`.
+pub struct MessageBuilder {
+    pub template: CompiledTemplate,
+    pub key: Arc<TrackingKey>,
+    pub base_url: Arc<str>,
+    pub site: SiteId,
+    pub campaign: CampaignId,
+    pub from_email: Email,
+    pub from_name: String,
+    pub decoration: LinkDecoration,
+    pub signer: Option<Arc<DkimSigner>>,
+}
+
+impl MessageBuilder {
+    /// Renders and builds one recipient's message. Blocking: run it on the blocking pool.
+    pub fn build(&self, d: &ClaimedDelivery, data: StoreRenderData) -> Built {
+        let email = match render_blocking(&self.template, data, RenderOptions::default()) {
+            Ok(Rendered::Email(email)) => email,
+            Ok(Rendered::Skipped { .. }) => return Built::Skipped,
+            Err(e) => return Built::TemplateFailed(e.to_string()),
+        };
+        let links = MessageLinks::new(
+            &self.key,
+            &self.base_url,
+            self.site.clone(),
+            self.campaign.0,
+            d.contact_id,
+            &self.decoration,
+        );
+        let parts = MessageParts {
+            site: &self.site,
+            campaign: self.campaign,
+            contact: d.contact_id,
+            delivery: d.id.0,
+            from_email: &self.from_email,
+            from_name: &self.from_name,
+            to: &d.email,
+            links: &links,
+            signer: self.signer.as_deref(),
+        };
+        match compose_message(email, &parts) {
+            Ok(raw) => Built::Message(raw),
+            Err(e) => Built::MessageFailed(e.to_string()),
+        }
+    }
+}
 
 /// The parts of a campaign message that do not come from the template.
 pub struct MessageParts<'a> {

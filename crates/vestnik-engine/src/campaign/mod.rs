@@ -41,10 +41,10 @@ pub struct MailContext {
     pub public_url: Arc<str>,
     pub tracking_key: Arc<TrackingKey>,
     pub mailers: Arc<Mailers>,
-    /// Rendering, signing and MIME building are CPU work on the blocking pool; this many run
-    /// at once (the core count). Unbounded, every message in flight would get its own thread,
-    /// and each thread its own allocator cache: memory grows with concurrency for no speed.
-    pub cpu: Arc<tokio::sync::Semaphore>,
+    /// Blocking workers that render and build a campaign chunk's messages (the core count).
+    /// A task per message instead cost a thread hand-off each, and an unbounded number of
+    /// threads, each with its own allocator cache: memory grew with concurrency for no speed.
+    pub workers: usize,
 }
 
 impl MailContext {
@@ -61,9 +61,7 @@ impl MailContext {
             public_url: public_url.trim_end_matches('/').into(),
             tracking_key: Arc::new(TrackingKey::new(secret.as_bytes())),
             mailers: Arc::new(Mailers::default()),
-            cpu: Arc::new(tokio::sync::Semaphore::new(
-                std::thread::available_parallelism().map_or(2, |n| n.get()),
-            )),
+            workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
         })
     }
 }

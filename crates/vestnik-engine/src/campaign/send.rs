@@ -21,13 +21,13 @@ use vestnik_domain::segment::SegmentId;
 use vestnik_domain::tracking::{LinkDecoration, MessageLinks};
 use vestnik_domain::{Contact, ContactId, ContactState, Job, NewJob, SiteId, Timestamp};
 use vestnik_mail::{DkimSigner, SendOutcome};
-use vestnik_render::{CompiledTemplate, RenderOptions, Rendered};
+use vestnik_render::CompiledTemplate;
 
 use super::MailContext;
 use super::mailers::ProviderHandle;
-use super::message::{MessageParts, compose_message};
+use super::message::{Built, MessageBuilder};
 use super::outcome::{OutcomeRecorder, is_hard_bounce, provider_failure};
-use crate::render_data::{MessageLinks as TemplateLinks, StoreRenderData, render_blocking};
+use crate::render_data::{MessageLinks as TemplateLinks, StoreRenderData};
 use crate::{JobError, JobHandler};
 
 pub const CAMPAIGN_SEND_JOB: &str = "campaign.send";
@@ -132,19 +132,10 @@ struct Run<'a> {
 /// Everything the per-message work shares within one run.
 struct Prepared {
     campaign: Campaign,
-    template: Arc<CompiledTemplate>,
     provider: Arc<ProviderHandle>,
-    signer: Option<Arc<DkimSigner>>,
     decoration: LinkDecoration,
-}
-
-/// One message after the CPU work.
-enum Built {
-    Message(Vec<u8>),
-    /// The template called `exit()`.
-    Skipped,
-    TemplateFailed(String),
-    MessageFailed(String),
+    /// Shared by the build workers.
+    builder: Arc<MessageBuilder>,
 }
 
 impl Run<'_> {
@@ -273,12 +264,22 @@ impl Run<'_> {
             utm: campaign.utm.clone(),
             disable_banner: campaign.disable_banner,
         };
+        let builder = Arc::new(MessageBuilder {
+            template,
+            key: self.ctx.tracking_key.clone(),
+            base_url: self.ctx.public_url.clone(),
+            site: self.site.clone(),
+            campaign: self.campaign,
+            from_email: campaign.from_email.clone(),
+            from_name: campaign.from_name.clone(),
+            decoration: decoration.clone(),
+            signer,
+        });
         Ok(Prepared {
             campaign,
-            template: Arc::new(template),
             provider,
-            signer,
             decoration,
+            builder,
         })
     }
 
@@ -349,16 +350,48 @@ impl Run<'_> {
                 .into_iter()
                 .map(|(c, s)| (c.id, (c, s)))
                 .collect();
-            let work: Vec<_> = claimed
-                .into_iter()
-                .map(|d| {
-                    let data = d.contact_id.map(|id| recipients.remove(&id));
-                    (d, data)
+            // Rendering, link signing, MIME and DKIM (RSA above all) are CPU work: one
+            // blocking worker per core takes a share of the chunk and hands each message over
+            // as soon as it is built, so sending starts at once and overlaps the building.
+            let workers = self.ctx.workers.max(1);
+            let mut shares: Vec<Vec<(ClaimedDelivery, StoreRenderData)>> =
+                (0..workers).map(|_| Vec::new()).collect();
+            let mut decided = Vec::new();
+            for (i, d) in claimed.into_iter().enumerate() {
+                let recipient = d.contact_id.map(|id| recipients.remove(&id));
+                match self.render_input(p, &d, recipient) {
+                    Ok(data) => shares[i % workers].push((d, data)),
+                    Err(outcome) => decided.push(outcome),
+                }
+            }
+            let (built_tx, mut built_rx) = tokio::sync::mpsc::channel(concurrency);
+            for share in shares.into_iter().filter(|s| !s.is_empty()) {
+                let tx = built_tx.clone();
+                let builder = p.builder.clone();
+                tokio::task::spawn_blocking(move || {
+                    for (d, data) in share {
+                        let built = builder.build(&d, data);
+                        if tx.blocking_send((d, built)).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+            drop(built_tx);
+            let built = futures_util::stream::poll_fn(move |cx| built_rx.poll_recv(cx));
+            let outcomes = futures_util::stream::iter(decided)
+                .map(futures_util::future::Either::Left)
+                .chain(built.map(|(d, b)| futures_util::future::Either::Right((d, b))))
+                .map(|item| async move {
+                    match item {
+                        futures_util::future::Either::Left(outcome) => outcome,
+                        futures_util::future::Either::Right((d, b)) => {
+                            self.send_built(p, d, b).await
+                        }
+                    }
                 })
-                .collect();
-            let mut outcomes = futures_util::stream::iter(work)
-                .map(|(d, data)| self.deliver(p, d, data))
                 .buffer_unordered(concurrency);
+            let mut outcomes = std::pin::pin!(outcomes);
             let mut last_reply = None;
             while let Some(result) = outcomes.next().await {
                 if provider_failure(&result) {
@@ -426,31 +459,26 @@ impl Run<'_> {
     }
 
     /// Renders, signs and sends one recipient's message; never fails, it reports.
-    /// `recipient` is `None` for a test send to an address, `Some(None)` for a contact erased
-    /// since the snapshot.
-    async fn deliver(
+    /// The render input of one claimed recipient, or the outcome when there is nothing to
+    /// render. `recipient` is `None` for a test send to an address, `Some(None)` for a
+    /// contact erased since the snapshot.
+    fn render_input(
         &self,
         p: &Prepared,
-        d: ClaimedDelivery,
+        d: &ClaimedDelivery,
         recipient: Option<Option<(Contact, ContactState)>>,
-    ) -> DeliveryResult {
-        let result = |state, code: Option<u16>, reply: String| DeliveryResult {
-            id: d.id,
-            state,
-            smtp_code: code,
-            reply: Some(reply),
-            retry_at: None,
-            hard_bounce: false,
-        };
-        let store = &self.ctx.store;
+    ) -> Result<StoreRenderData, DeliveryResult> {
         let (contact, contact_state) = match recipient {
             None => (None, ContactState::default()),
             Some(None) => {
-                return result(
-                    DeliveryState::Skipped,
-                    None,
-                    "the contact was erased".into(),
-                );
+                return Err(DeliveryResult {
+                    id: d.id,
+                    state: DeliveryState::Skipped,
+                    smtp_code: None,
+                    reply: Some("the contact was erased".into()),
+                    retry_at: None,
+                    hard_bounce: false,
+                });
             }
             Some(Some((contact, state))) => (Some(contact), state),
         };
@@ -462,85 +490,45 @@ impl Run<'_> {
             d.contact_id,
             &p.decoration,
         );
-        let template_links = TemplateLinks {
-            webview_url: links.webview_url(),
-            unsubscribe_url: links.unsubscribe_url(),
-        };
-        let data = StoreRenderData::with_state(
-            store.clone(),
+        Ok(StoreRenderData::with_state(
+            self.ctx.store.clone(),
             self.site.clone(),
             contact,
             contact_state,
             format!("campaign:{}", self.campaign),
-            template_links,
-        );
-        // Held until the message is built: see `MailContext::cpu`.
-        let Ok(cpu) = self.ctx.cpu.clone().acquire_owned().await else {
-            return self.defer(&d, None, "shutting down".into());
-        };
-        // Rendering, link signing, MIME building and DKIM (RSA above all) are CPU work: one
-        // blocking task per message, off the async threads, spread over the cores.
-        let built = {
-            let template = p.template.clone();
-            let key = self.ctx.tracking_key.clone();
-            let base_url = self.ctx.public_url.clone();
-            let site = self.site.clone();
-            let campaign = self.campaign;
-            let from_email = p.campaign.from_email.clone();
-            let from_name = p.campaign.from_name.clone();
-            let decoration = p.decoration.clone();
-            let signer = p.signer.clone();
-            let (contact, delivery, to) = (d.contact_id, d.id.0, d.email.clone());
-            tokio::task::spawn_blocking(move || {
-                let email = match render_blocking(&template, data, RenderOptions::default()) {
-                    Ok(Rendered::Email(email)) => email,
-                    Ok(Rendered::Skipped { .. }) => return Built::Skipped,
-                    Err(e) => return Built::TemplateFailed(e.to_string()),
-                };
-                let links = MessageLinks::new(
-                    &key,
-                    &base_url,
-                    site.clone(),
-                    campaign.0,
-                    contact,
-                    &decoration,
-                );
-                let parts = MessageParts {
-                    site: &site,
-                    campaign,
-                    contact,
-                    delivery,
-                    from_email: &from_email,
-                    from_name: &from_name,
-                    to: &to,
-                    links: &links,
-                    signer: signer.as_deref(),
-                };
-                match compose_message(email, &parts) {
-                    Ok(raw) => Built::Message(raw),
-                    Err(e) => Built::MessageFailed(e.to_string()),
-                }
-            })
-            .await
+            TemplateLinks {
+                webview_url: links.webview_url(),
+                unsubscribe_url: links.unsubscribe_url(),
+            },
+        ))
+    }
+
+    /// Sends one built message and says what became of it; never fails, it reports.
+    async fn send_built(&self, p: &Prepared, d: ClaimedDelivery, built: Built) -> DeliveryResult {
+        let result = |state, code: Option<u16>, reply: String| DeliveryResult {
+            id: d.id,
+            state,
+            smtp_code: code,
+            reply: Some(reply),
+            retry_at: None,
+            hard_bounce: false,
         };
         let raw = match built {
-            Ok(Built::Message(raw)) => raw,
-            Ok(Built::Skipped) => {
+            Built::Message(raw) => raw,
+            Built::Skipped => {
                 return result(
                     DeliveryState::Skipped,
                     None,
                     "skipped by the template".into(),
                 );
             }
-            Ok(Built::TemplateFailed(e)) => {
+            Built::TemplateFailed(e) => {
                 return result(DeliveryState::Failed, None, format!("template: {e}"));
             }
-            Ok(Built::MessageFailed(e)) => {
+            Built::MessageFailed(e) => {
                 return result(DeliveryState::Failed, None, format!("message: {e}"));
             }
-            Err(e) => return self.defer(&d, None, format!("the render stopped: {e}")),
         };
-        drop(cpu);
         p.provider.rate.acquire().await;
         let outcome = p
             .provider
