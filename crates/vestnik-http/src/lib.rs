@@ -246,7 +246,9 @@ pub fn router(state: AppState) -> Router {
 /// The layers every route sits behind, outermost last.
 fn with_layers(app: Router, config: &HttpConfig) -> Router {
     app.layer(DefaultBodyLimit::max(config.body_limit))
-        .layer(CatchPanicLayer::custom(|_| ApiError::internal().into_response()))
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::internal().into_response()
+        }))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             config.request_timeout,
@@ -259,10 +261,27 @@ fn with_layers(app: Router, config: &HttpConfig) -> Router {
                 .get::<RequestId>()
                 .and_then(|id| id.header_value().to_str().ok())
                 .unwrap_or("-");
-            tracing::info_span!("request", method = %req.method(), uri = %req.uri(), request_id = %id)
+            let uri = loggable_uri(req.uri());
+            tracing::info_span!("request", method = %req.method(), uri = %uri, request_id = %id)
         }))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(NodeRequestIds::default()))
+}
+
+/// The request URI as logs may show it: a tracking token is a capability (it unsubscribes its
+/// recipient, opens their message), so `/t/{kind}/{token}` is logged without the token.
+fn loggable_uri(uri: &axum::http::Uri) -> std::borrow::Cow<'_, str> {
+    let path = uri.path();
+    match path
+        .strip_prefix("/t/")
+        .and_then(|rest| rest.split_once('/'))
+    {
+        Some((kind, token)) if !token.is_empty() => format!("/t/{kind}/…").into(),
+        _ => match uri.path_and_query() {
+            Some(pq) => pq.as_str().into(),
+            None => path.into(),
+        },
+    }
 }
 
 /// Serves until `shutdown` is cancelled, then stops accepting and lets in-flight requests end.
@@ -380,6 +399,14 @@ mod tests {
                 }),
             );
         with_layers(routes, &config)
+    }
+
+    #[test]
+    fn tracking_tokens_stay_out_of_the_logs() {
+        let uri: axum::http::Uri = "/t/u/AQMGsecretTOKEN".parse().unwrap();
+        assert_eq!(loggable_uri(&uri), "/t/u/…");
+        let uri: axum::http::Uri = "/api/v1/contacts?email=a@b.c".parse().unwrap();
+        assert_eq!(loggable_uri(&uri), "/api/v1/contacts?email=a@b.c");
     }
 
     #[tokio::test]
