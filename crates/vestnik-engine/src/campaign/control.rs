@@ -363,21 +363,29 @@ pub async fn pause_campaign(
     site: &SiteId,
     id: CampaignId,
 ) -> Result<Campaign, CampaignError> {
+    use CampaignState::*;
+    stop_campaign(ctx, site, id, &[Scheduled, Sending], Paused, "paused").await
+}
+
+/// Moves the campaign from one of `from` to `to` on a user's request; already being in `to`
+/// is fine (a repeated click), any other state is a `State` error naming it.
+async fn stop_campaign(
+    ctx: &MailContext,
+    site: &SiteId,
+    id: CampaignId,
+    from: &[CampaignState],
+    to: CampaignState,
+    verb: &str,
+) -> Result<Campaign, CampaignError> {
+    let reason = format!("{verb} by a user");
     let moved = ctx
         .store
-        .transition_campaign(
-            site,
-            id,
-            &[CampaignState::Scheduled, CampaignState::Sending],
-            CampaignState::Paused,
-            Some("paused by a user"),
-            Timestamp::now(),
-        )
+        .transition_campaign(site, id, from, to, Some(&reason), Timestamp::now())
         .await?;
     let campaign = ctx.store.get_campaign(site, id).await?;
-    if !moved && campaign.state != CampaignState::Paused {
+    if !moved && campaign.state != to {
         return Err(CampaignError::State(format!(
-            "campaign {id} is {} and cannot be paused",
+            "campaign {id} is {} and cannot be {verb}",
             campaign.state.as_str()
         )));
     }
@@ -423,30 +431,9 @@ pub async fn cancel_campaign(
     site: &SiteId,
     id: CampaignId,
 ) -> Result<Campaign, CampaignError> {
-    let moved = ctx
-        .store
-        .transition_campaign(
-            site,
-            id,
-            &[
-                CampaignState::Draft,
-                CampaignState::Scheduled,
-                CampaignState::Sending,
-                CampaignState::Paused,
-            ],
-            CampaignState::Cancelled,
-            Some("cancelled by a user"),
-            Timestamp::now(),
-        )
-        .await?;
-    let campaign = ctx.store.get_campaign(site, id).await?;
-    if !moved && campaign.state != CampaignState::Cancelled {
-        return Err(CampaignError::State(format!(
-            "campaign {id} is {} and cannot be cancelled",
-            campaign.state.as_str()
-        )));
-    }
-    Ok(campaign)
+    use CampaignState::*;
+    let open = [Draft, Scheduled, Sending, Paused];
+    stop_campaign(ctx, site, id, &open, Cancelled, "cancelled").await
 }
 
 /// Shares of the messages sent, in percent with one decimal.

@@ -97,20 +97,28 @@ pub fn message_id(parts: &MessageParts<'_>) -> String {
     )
 }
 
+/// Routes every http(s) link of `html` through a signed click redirect, except the message's
+/// own unsubscribe and web-view links; with `open_pixel`, adds the open pixel.
+pub fn track_links(html: &str, links: &MessageLinks<'_>, open_pixel: bool) -> String {
+    let unsubscribe = links.unsubscribe_url();
+    let webview = links.webview_url();
+    let own = vestnik_render::OwnLinks {
+        unsubscribe: Some(&unsubscribe),
+        webview: Some(&webview),
+    };
+    let pixel = open_pixel.then(|| links.open_url());
+    vestnik_render::rewrite_links(html, pixel.as_deref(), |url| {
+        (!own.contains(url)).then(|| links.click_url(url))
+    })
+}
+
 /// Builds (and signs, when the sender domain has a key) the message for one recipient.
 pub fn compose_message(
     email: RenderedEmail,
     parts: &MessageParts<'_>,
 ) -> Result<Vec<u8>, MailError> {
     let unsubscribe = parts.links.unsubscribe_url();
-    let webview = parts.links.webview_url();
-    let own = vestnik_render::OwnLinks {
-        unsubscribe: Some(&unsubscribe),
-        webview: Some(&webview),
-    };
-    let html = vestnik_render::rewrite_links(&email.html, Some(&parts.links.open_url()), |url| {
-        (!own.contains(url)).then(|| parts.links.click_url(url))
-    });
+    let html = track_links(&email.html, parts.links, true);
     let message = OutgoingMessage {
         from: Mailbox::new(
             (!parts.from_name.is_empty()).then_some(parts.from_name),

@@ -65,8 +65,8 @@ pub async fn render_web_view(
         contact,
         format!("campaign:{campaign}"),
         TemplateLinks {
-            webview_url: webview.clone(),
-            unsubscribe_url: unsubscribe.clone(),
+            webview_url: webview,
+            unsubscribe_url: unsubscribe,
         },
     )
     .await?;
@@ -80,13 +80,9 @@ pub async fn render_web_view(
     let Rendered::Email(email) = rendered else {
         return Ok(WebView::NoMessage);
     };
-    let own = vestnik_render::OwnLinks {
-        unsubscribe: Some(&unsubscribe),
-        webview: Some(&webview),
-    };
-    Ok(WebView::Html(vestnik_render::rewrite_links(
+    Ok(WebView::Html(super::message::track_links(
         &email.html,
-        None,
-        |url| (!own.contains(url)).then(|| links.click_url(url)),
+        &links,
+        false,
     )))
 }

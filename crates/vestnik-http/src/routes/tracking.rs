@@ -218,7 +218,6 @@ pub async fn unsubscribe(
     )
 }
 
-/// ` «Shop name»` for the page text, or nothing when the site cannot be read.
 /// `GET /t/w/{token}`: the message as its recipient received it, in the browser.
 pub async fn web_view(
     State(state): State<AppState>,
@@ -262,6 +261,7 @@ pub async fn web_view(
     }
 }
 
+/// ` «Shop name»` for the page text, or nothing when the site cannot be read.
 async fn sender(state: &AppState, t: &TrackingToken) -> String {
     match state.store.get_site(&t.site).await {
         Ok(site) => format!(" «{}»", escape(&site.name)),
