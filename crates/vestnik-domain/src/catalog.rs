@@ -54,6 +54,61 @@ pub struct CatalogOffer {
     pub extra: Vec<OfferExtra>,
 }
 
+/// An offer encoded for the store, once, on the thread that parses the feed: its JSON, the
+/// lower-cased name that search matches against, and a hash of the content. The hash lets a
+/// refresh of an unchanged offer cost an index lookup instead of a row write; it is SHA-256
+/// (stable across builds and versions), cut to 64 bits, which is plenty to tell two versions
+/// of one offer apart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncodedOffer {
+    pub id: String,
+    pub available: bool,
+    pub name: String,
+    pub search_name: String,
+    pub category_id: Option<String>,
+    /// The whole offer as JSON (`CatalogOffer`).
+    pub data: String,
+    pub content_hash: i64,
+}
+
+impl EncodedOffer {
+    pub fn encode(offer: &CatalogOffer) -> Result<Self, serde_json::Error> {
+        use sha2::Digest;
+        let data = serde_json::to_string(offer)?;
+        let digest = sha2::Sha256::digest(data.as_bytes());
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&digest[..8]);
+        Ok(EncodedOffer {
+            id: offer.id.clone(),
+            available: offer.available,
+            name: offer.name.clone(),
+            search_name: offer.name.to_lowercase(),
+            category_id: offer.category_id.clone(),
+            data,
+            content_hash: i64::from_le_bytes(first),
+        })
+    }
+}
+
+/// One piece of a feed on its way into the store, in feed order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FeedPart {
+    Categories(Vec<CatalogCategory>),
+    Offers(Vec<EncodedOffer>),
+    /// The feed was read to its end; this is what it held.
+    End(ImportSummary),
+}
+
+/// How a catalog import ended in the store.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ImportOutcome {
+    /// The site's catalog is now the feed's.
+    Done(CatalogImport),
+    /// The feed turned out broken part-way (the reason says how); nothing it held was kept,
+    /// the catalog is as it was, and the import is recorded as failed.
+    Abandoned(String),
+}
+
 /// An offer element outside the known YML fields (`<sales_notes>`, `<age unit="year">`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OfferExtra {

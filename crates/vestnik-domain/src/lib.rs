@@ -35,8 +35,8 @@ pub mod tracking;
 pub mod user;
 
 pub use catalog::{
-    CatalogCategory, CatalogImport, CatalogOffer, FeedSettings, ImportId, ImportState,
-    ImportSummary, OfferExtra, OfferIssue, OfferParam,
+    CatalogCategory, CatalogImport, CatalogOffer, EncodedOffer, FeedPart, FeedSettings, ImportId,
+    ImportOutcome, ImportState, ImportSummary, OfferExtra, OfferIssue, OfferParam,
 };
 pub use contact::{
     Bonus, Contact, ContactFields, ContactList, Email, LeadStatus, NewContact, Phone, Subscription,

@@ -1,11 +1,12 @@
 //! Importing a site's YML feed into its catalog, from a file or a URL.
 //!
 //! The parser (`vestnik-catalog`) is synchronous and streaming; it runs on a blocking thread
-//! and hands offers over in chunks to the async side, which stages them in the store. A
-//! download is streamed into the parser the same way, under a size cap and timeouts, so
-//! neither a file nor a download is ever held whole in memory. Only when the feed has been
-//! read to the end is the catalog switched (`CatalogStore::finish_import`); any failure
-//! before that drops what was staged and leaves the previous catalog as it was.
+//! and hands offers over in chunks, already encoded for the store, to the store's import
+//! transaction (`CatalogStore::import_catalog`) running on the other core. A download is
+//! first streamed into an anonymous temporary file under a size cap and timeouts, so neither a
+//! file nor a download is ever held whole in memory and a slow server cannot hold the store's
+//! transaction open. Only when the feed has been read to the end does the transaction
+//! commit; any failure before that rolls it back and leaves the previous catalog as it was.
 
 use std::io::{self, Read};
 use std::path::PathBuf;
@@ -14,15 +15,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use vestnik_catalog::{FeedSink, SinkError};
+use vestnik_domain::store::FeedParts;
 use vestnik_domain::{
-    CatalogCategory, CatalogImport, CatalogOffer, ImportId, ImportSummary, NewJob, OfferExtra,
-    OfferIssue, OfferParam, SiteId, Store,
+    CatalogCategory, CatalogImport, CatalogOffer, EncodedOffer, FeedPart, ImportOutcome,
+    ImportSummary, NewJob, OfferExtra, OfferIssue, OfferParam, SiteId, Store,
 };
 
 use crate::runner::{JobError, JobHandler};
 
-/// Offers per staging call.
-const CHUNK: usize = 2_000;
+/// Offers per part handed to the store.
+const CHUNK: usize = 5_000;
+/// Parts parsed ahead of the store: enough to keep both threads busy, little memory.
+const PARTS_IN_FLIGHT: usize = 2;
 
 /// Where a feed comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,23 +102,40 @@ pub async fn import_feed(
 ) -> Result<CatalogImport, ImportError> {
     let progress = progress.unwrap_or_default();
     let import = store.begin_import(site, &source.describe()).await?;
-    let outcome = run(store.clone(), site, import, source, limits, progress).await;
-    match outcome {
-        Ok(summary) if summary.offers == 0 => {
-            let message =
-                "the feed lists no valid offers; the catalog was left as it was".to_string();
-            store.fail_import(site, import, &message).await?;
-            Err(ImportError::Feed(describe_empty(&summary, message)))
-        }
-        Ok(summary) => Ok(store.finish_import(site, import, &summary).await?),
+    let input: Box<dyn Read + Send> = match open_source(source, limits).await {
+        Ok(input) => input,
         Err(e) => {
-            let message = e.to_string();
-            if let Err(fail) = store.fail_import(site, import, &message).await {
+            if let Err(fail) = store.fail_import(site, import, &e.to_string()).await {
                 tracing::error!(error = %fail, "recording a failed catalog import failed");
             }
-            Err(e)
+            return Err(e);
         }
+    };
+    let (tx, rx) = mpsc::channel::<Result<FeedPart, String>>(PARTS_IN_FLIGHT);
+    let parsing = tokio::task::spawn_blocking(move || parse_into(input, tx, progress));
+    let outcome = store
+        .import_catalog(site, import, Box::new(ParsedParts { rx }))
+        .await;
+    // The parser stops by itself once the store side has hung up.
+    let _ = parsing.await;
+    match outcome? {
+        ImportOutcome::Done(import) => Ok(import),
+        ImportOutcome::Abandoned(reason) => Err(ImportError::Feed(reason)),
     }
+}
+
+/// A reader over the feed: the file itself, or a local copy of the download.
+async fn open_source(
+    source: &FeedSource,
+    limits: &DownloadLimits,
+) -> Result<Box<dyn Read + Send>, ImportError> {
+    let file = match source {
+        FeedSource::File(path) => std::fs::File::open(path).map_err(|e| {
+            ImportError::Feed(format!("cannot open the feed {}: {e}", path.display()))
+        })?,
+        FeedSource::Url(url) => download(url, limits).await?,
+    };
+    Ok(Box::new(file))
 }
 
 fn describe_empty(summary: &ImportSummary, message: String) -> String {
@@ -127,67 +148,46 @@ fn describe_empty(summary: &ImportSummary, message: String) -> String {
     }
 }
 
-/// What the parsing thread sends to the staging side.
-enum Staged {
-    Offers(Vec<CatalogOffer>),
-    Categories(Vec<CatalogCategory>),
+/// Parses `input` on this (blocking) thread, sending its parts to the store side; the last
+/// message is the summary, or why the feed cannot be imported.
+fn parse_into(
+    input: Box<dyn Read + Send>,
+    tx: mpsc::Sender<Result<FeedPart, String>>,
+    progress: Arc<ImportProgress>,
+) {
+    let input = CountingReader {
+        inner: input,
+        progress: progress.clone(),
+    };
+    let mut sink = PartsSink {
+        tx: tx.clone(),
+        offers: Vec::with_capacity(CHUNK),
+        categories: Vec::new(),
+        progress,
+    };
+    let parsed = vestnik_catalog::parse_feed(input, &mut sink);
+    let last = match parsed.map_err(|e| e.to_string()).and_then(|summary| {
+        sink.flush_all().map_err(|e| e.to_string())?;
+        Ok(summary)
+    }) {
+        Ok(summary) => {
+            let summary = import_summary(summary);
+            if summary.offers == 0 {
+                let message =
+                    "the feed lists no valid offers; the catalog was left as it was".to_string();
+                Err(describe_empty(&summary, message))
+            } else {
+                Ok(FeedPart::End(summary))
+            }
+        }
+        Err(reason) => Err(reason),
+    };
+    // A closed channel means the store side failed and reports its own error.
+    let _ = tx.blocking_send(last);
 }
 
-async fn run(
-    store: Arc<dyn Store>,
-    site: &SiteId,
-    import: ImportId,
-    source: &FeedSource,
-    limits: &DownloadLimits,
-    progress: Arc<ImportProgress>,
-) -> Result<ImportSummary, ImportError> {
-    let input: Box<dyn Read + Send> = match source {
-        FeedSource::File(path) => Box::new(std::fs::File::open(path).map_err(|e| {
-            ImportError::Feed(format!("cannot open the feed {}: {e}", path.display()))
-        })?),
-        FeedSource::Url(url) => Box::new(download(url, limits).await?),
-    };
-    let (tx, mut rx) = mpsc::channel::<Staged>(2);
-    let counter = progress.clone();
-    let parsing = tokio::task::spawn_blocking(move || {
-        let input = CountingReader {
-            inner: input,
-            progress: counter.clone(),
-        };
-        let mut sink = StagingSink {
-            tx,
-            offers: Vec::with_capacity(CHUNK),
-            categories: Vec::new(),
-            progress: counter,
-        };
-        let parsed = vestnik_catalog::parse_feed(input, &mut sink);
-        // The rest, after the last full chunk; a closed channel means the staging side failed
-        // and has its own error to report.
-        let flushed = sink.flush_all();
-        (parsed, flushed)
-    });
-    let mut stage_error = None;
-    while let Some(batch) = rx.recv().await {
-        let staged = match &batch {
-            Staged::Offers(offers) => store.stage_offers(site, import, offers).await,
-            Staged::Categories(categories) => {
-                store.stage_categories(site, import, categories).await
-            }
-        };
-        if let Err(e) = staged {
-            stage_error = Some(e);
-            break;
-        }
-    }
-    drop(rx);
-    let (parsed, _) = parsing
-        .await
-        .map_err(|e| ImportError::Feed(format!("the feed parser stopped unexpectedly: {e}")))?;
-    if let Some(e) = stage_error {
-        return Err(ImportError::Store(e));
-    }
-    let summary = parsed.map_err(|e| ImportError::Feed(e.to_string()))?;
-    Ok(ImportSummary {
+fn import_summary(summary: vestnik_catalog::FeedSummary) -> ImportSummary {
+    ImportSummary {
         offers: summary.offers as u64,
         categories: summary.categories as u64,
         skipped: summary.skipped as u64,
@@ -200,37 +200,54 @@ async fn run(
                 reason: e.reason,
             })
             .collect(),
-    })
+    }
 }
 
-struct StagingSink {
-    tx: mpsc::Sender<Staged>,
-    offers: Vec<CatalogOffer>,
+/// The store's view of the parsing thread.
+struct ParsedParts {
+    rx: mpsc::Receiver<Result<FeedPart, String>>,
+}
+
+#[async_trait::async_trait]
+impl FeedParts for ParsedParts {
+    async fn next_part(&mut self) -> Result<FeedPart, String> {
+        match self.rx.recv().await {
+            Some(part) => part,
+            None => Err("the feed parser stopped unexpectedly".to_string()),
+        }
+    }
+}
+
+/// Collects the parser's records into parts, encoding each offer for the store here, on the
+/// parsing thread, so the store's thread only writes.
+struct PartsSink {
+    tx: mpsc::Sender<Result<FeedPart, String>>,
+    offers: Vec<EncodedOffer>,
     categories: Vec<CatalogCategory>,
     progress: Arc<ImportProgress>,
 }
 
-impl StagingSink {
-    fn send(&self, batch: Staged) -> Result<(), SinkError> {
+impl PartsSink {
+    fn send(&self, part: FeedPart) -> Result<(), SinkError> {
         self.tx
-            .blocking_send(batch)
+            .blocking_send(Ok(part))
             .map_err(|_| "the catalog store stopped taking offers".into())
     }
 
     fn flush_all(&mut self) -> Result<(), SinkError> {
         if !self.categories.is_empty() {
             let categories = std::mem::take(&mut self.categories);
-            self.send(Staged::Categories(categories))?;
+            self.send(FeedPart::Categories(categories))?;
         }
         if !self.offers.is_empty() {
             let offers = std::mem::take(&mut self.offers);
-            self.send(Staged::Offers(offers))?;
+            self.send(FeedPart::Offers(offers))?;
         }
         Ok(())
     }
 }
 
-impl FeedSink for StagingSink {
+impl FeedSink for PartsSink {
     fn category(&mut self, c: vestnik_catalog::Category) -> Result<(), SinkError> {
         self.categories.push(CatalogCategory {
             id: c.id,
@@ -241,11 +258,19 @@ impl FeedSink for StagingSink {
     }
 
     fn offer(&mut self, o: vestnik_catalog::Offer) -> Result<(), SinkError> {
-        self.offers.push(catalog_offer(o));
+        let offer = catalog_offer(o);
+        let encoded = EncodedOffer::encode(&offer)
+            .map_err(|e| SinkError::from(format!("encoding offer {}: {e}", offer.id)))?;
+        self.offers.push(encoded);
         self.progress.offers.fetch_add(1, Ordering::Relaxed);
         if self.offers.len() >= CHUNK {
+            // Categories come before offers in a feed; send them first all the same.
+            if !self.categories.is_empty() {
+                let categories = std::mem::take(&mut self.categories);
+                self.send(FeedPart::Categories(categories))?;
+            }
             let offers = std::mem::replace(&mut self.offers, Vec::with_capacity(CHUNK));
-            self.send(Staged::Offers(offers))?;
+            self.send(FeedPart::Offers(offers))?;
         }
         Ok(())
     }
@@ -303,9 +328,11 @@ impl Read for CountingReader {
     }
 }
 
-/// Starts a download and returns a blocking reader over its body. The HTTP status is
-/// checked before parsing starts; the body arrives chunk by chunk through a small channel.
-async fn download(url: &str, limits: &DownloadLimits) -> Result<ChannelReader, ImportError> {
+/// Downloads the feed into an anonymous temporary file and returns it, rewound. The import
+/// then reads a local file: on SQLite the import holds the write lock while it reads, and a
+/// slow server must not stretch that. The size cap and timeouts hold during the download.
+async fn download(url: &str, limits: &DownloadLimits) -> Result<std::fs::File, ImportError> {
+    use std::io::{Seek, Write};
     let client = reqwest::Client::builder()
         .connect_timeout(limits.idle_timeout)
         .read_timeout(limits.idle_timeout)
@@ -323,69 +350,37 @@ async fn download(url: &str, limits: &DownloadLimits) -> Result<ChannelReader, I
             "downloading the feed from {url} failed: the server answered {status}"
         )));
     }
-    if let Some(length) = response.content_length().filter(|l| *l > limits.max_bytes) {
-        return Err(ImportError::Feed(format!(
-            "the feed at {url} is {length} bytes, more than the limit of {} bytes",
+    let too_large = || {
+        ImportError::Feed(format!(
+            "the feed at {url} is larger than the limit of {} bytes",
             limits.max_bytes
-        )));
+        ))
+    };
+    if response
+        .content_length()
+        .is_some_and(|l| l > limits.max_bytes)
+    {
+        return Err(too_large());
     }
-    let (tx, rx) = mpsc::channel::<io::Result<Vec<u8>>>(8);
-    let max_bytes = limits.max_bytes;
-    let url = url.to_string();
-    tokio::spawn(async move {
-        let mut total: u64 = 0;
-        loop {
-            let next = match response.chunk().await {
-                Ok(Some(chunk)) => {
-                    total += chunk.len() as u64;
-                    if total > max_bytes {
-                        Err(io::Error::other(format!(
-                            "the feed at {url} is larger than the limit of {max_bytes} bytes"
-                        )))
-                    } else {
-                        Ok(chunk.to_vec())
-                    }
-                }
-                Ok(None) => break,
-                Err(e) => Err(io::Error::other(format!(
-                    "the download from {url} broke off: {e}"
-                ))),
-            };
-            let failed = next.is_err();
-            if tx.send(next).await.is_err() || failed {
-                break;
-            }
+    let local = |e: io::Error| ImportError::Feed(format!("cannot keep a copy of the feed: {e}"));
+    // Unlinked from the start: nothing is left behind, whatever happens to this process.
+    let mut file = tempfile::tempfile().map_err(local)?;
+    let mut total: u64 = 0;
+    loop {
+        let chunk = response
+            .chunk()
+            .await
+            .map_err(|e| ImportError::Feed(format!("the download from {url} broke off: {e}")))?;
+        let Some(chunk) = chunk else { break };
+        total += chunk.len() as u64;
+        if total > limits.max_bytes {
+            return Err(too_large());
         }
-    });
-    Ok(ChannelReader {
-        rx,
-        current: Vec::new(),
-        position: 0,
-    })
-}
-
-struct ChannelReader {
-    rx: mpsc::Receiver<io::Result<Vec<u8>>>,
-    current: Vec<u8>,
-    position: usize,
-}
-
-impl Read for ChannelReader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while self.position >= self.current.len() {
-            match self.rx.blocking_recv() {
-                Some(chunk) => {
-                    self.current = chunk?;
-                    self.position = 0;
-                }
-                None => return Ok(0),
-            }
-        }
-        let n = buf.len().min(self.current.len() - self.position);
-        buf[..n].copy_from_slice(&self.current[self.position..self.position + n]);
-        self.position += n;
-        Ok(n)
+        // Small writes into the page cache; not worth a trip to the blocking pool each.
+        file.write_all(&chunk).map_err(local)?;
     }
+    file.rewind().map_err(local)?;
+    Ok(file)
 }
 
 /// The job kind that imports a site's feed from its configured URL.

@@ -51,6 +51,23 @@ fn limits() -> DownloadLimits {
     }
 }
 
+/// A feed of `n` offers, ids 1..=n, all at `price`.
+fn numbered_feed(n: usize, price: &str) -> String {
+    let mut text = String::from(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<yml_catalog date=\"2026-11-23 10:00\"><shop>\
+         <categories><category id=\"1\">Shoes</category></categories><offers>\n",
+    );
+    for id in 1..=n {
+        text.push_str(&format!(
+            "<offer id=\"{id}\" available=\"true\"><url>https://shop.example/p/{id}</url>\
+             <price>{price}</price><currencyId>RUR</currencyId><categoryId>1</categoryId>\
+             <name>Shoe {id}</name></offer>\n"
+        ));
+    }
+    text.push_str("</offers></shop></yml_catalog>\n");
+    text
+}
+
 mod cases {
     use super::*;
 
@@ -155,6 +172,38 @@ mod cases {
             .unwrap_err();
         assert!(err.to_string().contains("no valid offers"), "{err}");
         assert_eq!(s.offer_counts(&site).await.unwrap(), (23, 20));
+    }
+
+    pub async fn a_feed_cut_off_after_thousands_of_offers_changes_nothing(db: TestDb) {
+        let s = db.store();
+        let site = new_site(&s, "Shop").await;
+        let dir = tempfile::tempdir().unwrap();
+        let whole = dir.path().join("whole.xml");
+        std::fs::write(&whole, numbered_feed(5_000, "10.00")).unwrap();
+        let first = import_feed(s.clone(), &site, &FeedSource::File(whole), &limits(), None)
+            .await
+            .unwrap();
+        assert_eq!(first.summary.unwrap().offers, 5_000);
+
+        // The same shop, every price changed, the file broken off in its 4 500th offer:
+        // several parts have reached the store's transaction by then.
+        let mut text = numbered_feed(5_000, "99.00");
+        let cut = text.find("<offer id=\"4500\"").unwrap() + 30;
+        text.truncate(cut);
+        let broken = dir.path().join("broken.xml");
+        std::fs::write(&broken, text).unwrap();
+        let err = import_feed(s.clone(), &site, &FeedSource::File(broken), &limits(), None)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ImportError::Feed(_)), "{err:?}");
+        assert_eq!(s.offer_counts(&site).await.unwrap(), (5_000, 5_000));
+        let sample = s
+            .offers_by_id(&site, &["1".into(), "4000".into()])
+            .await
+            .unwrap();
+        assert!(sample.iter().all(|o| o.price == "10.00"), "{sample:?}");
+        let history = s.imports(&site, 1).await.unwrap();
+        assert_eq!(history[0].state, ImportState::Failed);
     }
 
     pub async fn a_feed_downloads_from_a_url_within_limits(db: TestDb) {
@@ -283,4 +332,5 @@ vestnik_testkit::db_cases_on_both_backends!(
     both_encodings_of_the_sample_feed_import_to_the_same_catalog,
     a_file_that_is_not_a_feed_leaves_the_catalog_alone,
     a_feed_downloads_from_a_url_within_limits,
+    a_feed_cut_off_after_thousands_of_offers_changes_nothing,
 );

@@ -43,6 +43,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         name: "segments",
         sql: include_str!("../migrations/sqlite/0006_segments.sql"),
     },
+    Migration {
+        version: 7,
+        name: "catalog_in_place",
+        sql: include_str!("../migrations/sqlite/0007_catalog_in_place.sql"),
+    },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -75,6 +80,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 6,
         name: "segments",
         sql: include_str!("../migrations/postgres/0006_segments.sql"),
+    },
+    Migration {
+        version: 7,
+        name: "catalog_in_place",
+        sql: include_str!("../migrations/postgres/0007_catalog_in_place.sql"),
     },
 ];
 

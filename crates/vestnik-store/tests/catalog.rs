@@ -1,13 +1,14 @@
-//! The product catalog on both backends: staged imports that switch in one go, offers a new
-//! feed no longer lists kept as unavailable, failed imports that leave the catalog alone, and
-//! sites kept apart.
+//! The product catalog on both backends: imports that switch in one go, unchanged offers left
+//! unwritten, offers a new feed no longer lists kept as unavailable, broken feeds that leave
+//! the catalog alone, and sites kept apart.
 
 use std::sync::Arc;
 use vestnik_domain::{
-    CatalogCategory, CatalogOffer, FeedSettings, ImportState, ImportSummary, OfferExtra,
-    OfferParam, SiteId, Store, StoreError,
+    CatalogCategory, CatalogOffer, FeedSettings, ImportOutcome, ImportState, ImportSummary,
+    OfferExtra, OfferParam, SiteId, Store, StoreError,
 };
 use vestnik_testkit::TestDb;
+use vestnik_testkit::feed::{categories_part, end_part, feed_parts, offers_part};
 
 fn offer(id: &str, name: &str, price: &str) -> CatalogOffer {
     CatalogOffer {
@@ -60,7 +61,7 @@ async fn new_site(s: &Arc<dyn Store>, name: &str) -> SiteId {
     s.create_site(name).await.unwrap().0.id
 }
 
-/// Imports `offers` and `categories` as one finished import.
+/// Imports `offers` (in parts of two) and `categories` as one finished import.
 async fn import(
     s: &Arc<dyn Store>,
     site: &SiteId,
@@ -68,32 +69,38 @@ async fn import(
     categories: &[CatalogCategory],
 ) -> vestnik_domain::CatalogImport {
     let id = s.begin_import(site, "feed.xml").await.unwrap();
-    s.stage_categories(site, id, categories).await.unwrap();
-    for chunk in offers.chunks(2) {
-        s.stage_offers(site, id, chunk).await.unwrap();
+    let mut parts = vec![categories_part(categories)];
+    parts.extend(offers.chunks(2).map(offers_part));
+    parts.push(end_part(offers.len() as u64, categories.len() as u64));
+    match s.import_catalog(site, id, feed_parts(parts)).await.unwrap() {
+        ImportOutcome::Done(done) => done,
+        ImportOutcome::Abandoned(reason) => panic!("import abandoned: {reason}"),
     }
-    s.finish_import(
-        site,
-        id,
-        &summary(offers.len() as u64, categories.len() as u64),
-    )
-    .await
-    .unwrap()
 }
 
-/// Staged offer rows left in the database, read with raw SQL: staging is not part of the
-/// `CatalogStore` interface.
-async fn staged_rows(db: &TestDb) -> i64 {
+/// The import that last wrote each offer, read with raw SQL: which rows an import rewrote is
+/// not part of the `CatalogStore` interface.
+async fn writer_of(db: &TestDb, offer_id: &str) -> i64 {
     use sqlx::Row;
-    const SQL: &str = "SELECT count(*) FROM catalog_staged_offers";
+    const SQL: &str = "SELECT import_id FROM offers WHERE offer_id = $1";
     match db.backend() {
         vestnik_testkit::Backend::Sqlite => {
             let pool = sqlx::SqlitePool::connect(&db.url()).await.unwrap();
-            sqlx::query(SQL).fetch_one(&pool).await.unwrap().get(0)
+            sqlx::query(SQL)
+                .bind(offer_id)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+                .get(0)
         }
         vestnik_testkit::Backend::Postgres => {
             let pool = sqlx::PgPool::connect(&db.url()).await.unwrap();
-            sqlx::query(SQL).fetch_one(&pool).await.unwrap().get(0)
+            sqlx::query(SQL)
+                .bind(offer_id)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+                .get(0)
         }
     }
 }
@@ -181,7 +188,7 @@ mod cases {
         assert!(b[0].available);
     }
 
-    pub async fn a_failed_import_leaves_the_catalog_as_it_was(db: TestDb) {
+    pub async fn a_feed_broken_part_way_leaves_the_catalog_as_it_was(db: TestDb) {
         let s = db.store();
         let site = new_site(&s, "Shop").await;
         import(
@@ -195,16 +202,22 @@ mod cases {
             .begin_import(&site, "https://shop.example/broken.xml")
             .await
             .unwrap();
-        s.stage_offers(&site, id, &[offer("x", "X", "9")])
-            .await
-            .unwrap();
-        s.stage_categories(&site, id, &[category("9", None, "Nine")])
-            .await
-            .unwrap();
-        s.fail_import(&site, id, "line 3: not a YML feed")
-            .await
-            .unwrap();
+        let parts = feed_parts([
+            categories_part(&[category("9", None, "Nine")]),
+            offers_part(&[offer("x", "X", "9"), offer("a", "A changed", "5")]),
+            Err("line 3: not a YML feed".to_string()),
+        ]);
+        let outcome = s.import_catalog(&site, id, parts).await.unwrap();
+        assert_eq!(
+            outcome,
+            ImportOutcome::Abandoned("line 3: not a YML feed".into())
+        );
         assert_eq!(s.offer_counts(&site).await.unwrap(), (1, 1));
+        assert_eq!(
+            s.offers_by_id(&site, &["a".into()]).await.unwrap()[0].name,
+            "A",
+            "the offer the broken feed changed is as it was"
+        );
         assert_eq!(
             s.categories(&site).await.unwrap(),
             vec![category("1", None, "One")]
@@ -214,11 +227,13 @@ mod cases {
         assert_eq!(history[0].state, ImportState::Failed, "newest first");
         assert_eq!(history[0].error.as_deref(), Some("line 3: not a YML feed"));
         assert!(history[0].finished_at.is_some());
-        // A finished or failed import takes no more rows.
-        let late = s.stage_offers(&site, id, &[offer("y", "Y", "1")]).await;
-        assert!(matches!(late, Err(StoreError::Conflict(_))), "{late:?}");
-        let again = s.finish_import(&site, id, &summary(0, 0)).await;
+        // A failed import takes no more parts.
+        let again = s
+            .import_catalog(&site, id, feed_parts([end_part(0, 0)]))
+            .await;
         assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+        let failed = s.fail_import(&site, id, "twice").await;
+        assert!(matches!(failed, Err(StoreError::Conflict(_))), "{failed:?}");
     }
 
     pub async fn an_import_cut_off_mid_way_is_failed_by_the_next_one(db: TestDb) {
@@ -226,11 +241,9 @@ mod cases {
         let site = new_site(&s, "Shop").await;
         let other = new_site(&s, "Other").await;
         import(&s, &site, &[offer("a", "A", "1")], &[]).await;
-        // The process dies after staging: the import stays "running" with rows staged.
+        // The process dies mid-import: the import stays "running" and its transaction is
+        // gone with the process.
         let cut = s.begin_import(&site, "feed.xml").await.unwrap();
-        s.stage_offers(&site, cut, &[offer("x", "X", "9")])
-            .await
-            .unwrap();
         let theirs = s.begin_import(&other, "feed.xml").await.unwrap();
         // After the restart, the next import of the site takes over.
         let next = s.begin_import(&site, "feed.xml").await.unwrap();
@@ -238,16 +251,27 @@ mod cases {
         let cut_off = history.iter().find(|i| i.id == cut).unwrap();
         assert_eq!(cut_off.state, ImportState::Failed);
         assert!(cut_off.error.as_deref().unwrap().contains("interrupted"));
-        assert_eq!(staged_rows(&db).await, 0, "its staged rows are dropped");
-        let late = s.finish_import(&site, cut, &summary(1, 0)).await;
+        let late = s
+            .import_catalog(
+                &site,
+                cut,
+                feed_parts([offers_part(&[offer("x", "X", "9")]), end_part(1, 0)]),
+            )
+            .await;
         assert!(matches!(late, Err(StoreError::Conflict(_))), "{late:?}");
-        let done = s.finish_import(&site, next, &summary(0, 0)).await.unwrap();
+        let done = s
+            .import_catalog(&site, next, feed_parts([end_part(0, 0)]))
+            .await
+            .unwrap();
+        let ImportOutcome::Done(done) = done else {
+            panic!("{done:?}")
+        };
         assert!(
             s.offers_by_id(&site, &["x".into()])
                 .await
                 .unwrap()
                 .is_empty(),
-            "the cut-off import's staged offer never reaches the catalog"
+            "the overtaken import's offer never reaches the catalog"
         );
         assert_eq!(done.retired, Some(1));
         assert_eq!(
@@ -262,20 +286,55 @@ mod cases {
         let s = db.store();
         let site = new_site(&s, "Shop").await;
         let id = s.begin_import(&site, "feed.xml").await.unwrap();
-        s.stage_offers(
-            &site,
-            id,
-            &[offer("a", "First", "1"), offer("a", "Second", "2")],
-        )
-        .await
-        .unwrap();
-        s.stage_offers(&site, id, &[offer("a", "Third", "3")])
-            .await
-            .unwrap();
-        s.finish_import(&site, id, &summary(3, 0)).await.unwrap();
+        let parts = feed_parts([
+            offers_part(&[offer("a", "First", "1"), offer("a", "Second", "2")]),
+            offers_part(&[offer("a", "Third", "3")]),
+            end_part(3, 0),
+        ]);
+        s.import_catalog(&site, id, parts).await.unwrap();
         let a = s.offers_by_id(&site, &["a".into()]).await.unwrap();
         assert_eq!(a[0].name, "Third");
         assert_eq!(s.offer_counts(&site).await.unwrap(), (1, 1));
+    }
+
+    pub async fn a_refresh_rewrites_only_the_offers_that_changed(db: TestDb) {
+        let s = db.store();
+        let site = new_site(&s, "Shop").await;
+        let first = import(
+            &s,
+            &site,
+            &[offer("a", "A", "1"), offer("b", "B", "2")],
+            &[],
+        )
+        .await;
+        let second = import(
+            &s,
+            &site,
+            &[offer("a", "A", "1"), offer("b", "B", "3")],
+            &[],
+        )
+        .await;
+        assert_eq!(
+            writer_of(&db, "a").await,
+            first.id.0,
+            "unchanged: not rewritten"
+        );
+        assert_eq!(
+            writer_of(&db, "b").await,
+            second.id.0,
+            "new price: rewritten"
+        );
+        assert_eq!(
+            second.retired,
+            Some(0),
+            "an unchanged offer is still listed"
+        );
+        let both = s
+            .offers_by_id(&site, &["a".into(), "b".into()])
+            .await
+            .unwrap();
+        assert!(both.iter().all(|o| o.available));
+        assert_eq!(both[1].price, "3");
     }
 
     pub async fn search_finds_by_id_or_name_available_first(db: TestDb) {
@@ -332,24 +391,32 @@ mod cases {
         assert!(s.search_offers(&theirs, "a", 10).await.unwrap().is_empty());
         assert!(s.categories(&theirs).await.unwrap().is_empty());
         assert_eq!(s.imports(&theirs, 10).await.unwrap().len(), 1);
-        // Another site's import cannot be fed or finished through mine.
+        // Another site's import cannot be fed through mine.
         let foreign = s
-            .stage_offers(&mine, their_import, &[offer("z", "Z", "1")])
+            .import_catalog(
+                &mine,
+                their_import,
+                feed_parts([offers_part(&[offer("z", "Z", "1")]), end_part(1, 0)]),
+            )
             .await;
         assert!(
             matches!(foreign, Err(StoreError::NotFound(_))),
             "{foreign:?}"
         );
-        let foreign = s.finish_import(&mine, their_import, &summary(0, 0)).await;
         assert!(
-            matches!(foreign, Err(StoreError::NotFound(_))),
-            "{foreign:?}"
+            s.offers_by_id(&mine, &["z".into()])
+                .await
+                .unwrap()
+                .is_empty()
         );
         // Their (empty) import retires nothing of mine.
         let done = s
-            .finish_import(&theirs, their_import, &summary(0, 0))
+            .import_catalog(&theirs, their_import, feed_parts([end_part(0, 0)]))
             .await
             .unwrap();
+        let ImportOutcome::Done(done) = done else {
+            panic!("{done:?}")
+        };
         assert_eq!(done.retired, Some(0));
         assert_eq!(s.offer_counts(&mine).await.unwrap(), (1, 1));
     }
@@ -384,8 +451,9 @@ vestnik_testkit::db_cases_on_both_backends!(
     an_import_stores_offers_exactly_as_parsed,
     an_import_cut_off_mid_way_is_failed_by_the_next_one,
     a_new_feed_retires_missing_offers_instead_of_deleting_them,
-    a_failed_import_leaves_the_catalog_as_it_was,
+    a_feed_broken_part_way_leaves_the_catalog_as_it_was,
     a_duplicate_offer_id_keeps_the_later_entry,
+    a_refresh_rewrites_only_the_offers_that_changed,
     search_finds_by_id_or_name_available_first,
     sites_never_see_each_others_catalog,
     feed_settings_are_kept_per_site,

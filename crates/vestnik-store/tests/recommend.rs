@@ -25,8 +25,8 @@ use vestnik_domain::ingest::{self, RawEvent};
 use vestnik_domain::order::OrderItem;
 use vestnik_domain::recommend::{Algorithm, RecommendationRequest};
 use vestnik_domain::{
-    CatalogOffer, ContactId, Email, EventToStore, ImportSummary, Money, NewOrder, OrderStatus,
-    SiteId, Store, Timestamp,
+    CatalogOffer, ContactId, Email, EventToStore, Money, NewOrder, OrderStatus, SiteId, Store,
+    Timestamp,
 };
 use vestnik_testkit::TestDb;
 
@@ -53,13 +53,10 @@ fn offer(id: &str, category: &str, available: bool) -> CatalogOffer {
 }
 
 async fn import(s: &Arc<dyn Store>, site: &SiteId, offers: &[CatalogOffer]) {
+    use vestnik_testkit::feed::{end_part, feed_parts, offers_part};
     let id = s.begin_import(site, "feed.xml").await.unwrap();
-    s.stage_offers(site, id, offers).await.unwrap();
-    let summary = ImportSummary {
-        offers: offers.len() as u64,
-        ..Default::default()
-    };
-    s.finish_import(site, id, &summary).await.unwrap();
+    let parts = feed_parts([offers_part(offers), end_part(offers.len() as u64, 0)]);
+    s.import_catalog(site, id, parts).await.unwrap();
     // The next import's offers get a later first_seen_at.
     tokio::time::sleep(Duration::from_millis(5)).await;
 }

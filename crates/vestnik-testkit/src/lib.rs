@@ -11,6 +11,7 @@
 
 mod cases;
 mod db;
+pub mod feed;
 mod server;
 pub mod smtp;
 

@@ -1,18 +1,27 @@
 //! Storage of the product catalog and its imports.
 //!
-//! An import is staged, then switched: `begin_import`, any number of `stage_*` calls (each
-//! its own short transaction, so event ingestion keeps flowing during a long feed), then
-//! `finish_import`, which replaces the site's catalog in one transaction, or `fail_import`,
-//! which drops what was staged and leaves the catalog as it was.
+//! An import is recorded (`begin_import`), then streamed into the store in one transaction
+//! (`import_catalog`), so a broken feed never leaves a half-switched catalog and each offer's
+//! bytes are written once. On SQLite that transaction holds the file's write lock for the
+//! import's length (about ten seconds per million offers): other writes queue meanwhile. The
+//! engine reads a downloaded feed from a local copy, so a slow server cannot stretch it.
 
 use async_trait::async_trait;
 
 use super::StoreResult;
 use crate::catalog::{
-    CatalogCategory, CatalogImport, CatalogOffer, FeedSettings, ImportId, ImportSummary,
+    CatalogCategory, CatalogImport, CatalogOffer, FeedPart, FeedSettings, ImportId, ImportOutcome,
 };
 use crate::ids::SiteId;
 use crate::time::Timestamp;
+
+/// The feed of a running import, part by part (the engine's parser on another thread).
+#[async_trait]
+pub trait FeedParts: Send {
+    /// The next part, ending with [`FeedPart::End`]; `Err(reason)` when the feed turned out
+    /// broken, which abandons the import.
+    async fn next_part(&mut self) -> Result<FeedPart, String>;
+}
 
 #[async_trait]
 pub trait CatalogStore: Send + Sync {
@@ -21,34 +30,21 @@ pub trait CatalogStore: Send + Sync {
     /// is marked failed and its staged rows are dropped.
     async fn begin_import(&self, site: &SiteId, source: &str) -> StoreResult<ImportId>;
 
-    /// Adds offers to a running import; an id staged twice keeps the last one (as a feed
-    /// listing an offer twice means the later entry). `NotFound` unless `import` is a running
-    /// import of `site`.
-    async fn stage_offers(
+    /// Reads the feed's parts from `parts` and makes them the site's catalog, all in one
+    /// transaction: offers are inserted, or updated where their content changed (an unchanged
+    /// offer is not rewritten), offers the feed no longer lists become unavailable (kept, so
+    /// links in sent emails still resolve), categories are replaced, and the import is
+    /// recorded as done. When `parts` reports the feed broken, nothing is kept and the import
+    /// is recorded as failed. An id listed twice keeps its last entry. `NotFound` unless
+    /// `import` is a running import of `site`; `Conflict` if a newer import overtook it.
+    async fn import_catalog(
         &self,
         site: &SiteId,
         import: ImportId,
-        offers: &[CatalogOffer],
-    ) -> StoreResult<()>;
+        parts: Box<dyn FeedParts>,
+    ) -> StoreResult<ImportOutcome>;
 
-    async fn stage_categories(
-        &self,
-        site: &SiteId,
-        import: ImportId,
-        categories: &[CatalogCategory],
-    ) -> StoreResult<()>;
-
-    /// Switches the site to the staged catalog in one transaction: staged offers are inserted
-    /// or updated, offers the feed no longer lists become unavailable (kept, so links in sent
-    /// emails still resolve), categories are replaced. Returns the finished import.
-    async fn finish_import(
-        &self,
-        site: &SiteId,
-        import: ImportId,
-        summary: &ImportSummary,
-    ) -> StoreResult<CatalogImport>;
-
-    /// Drops what was staged and records why; the catalog stays as it was.
+    /// Records why an import failed; the catalog stays as it was.
     async fn fail_import(&self, site: &SiteId, import: ImportId, error: &str) -> StoreResult<()>;
 
     /// The most recent imports, newest first.

@@ -19,7 +19,7 @@ mod tracking;
 
 pub use audit::{AuditEntry, AuditRecord, AuditStore};
 pub use campaign::CampaignStore;
-pub use catalog::CatalogStore;
+pub use catalog::{CatalogStore, FeedParts};
 pub use delivery::DeliveryStore;
 pub use events::{EventStore, OutboxRow};
 pub use mail_settings::MailSettingsStore;

@@ -1,6 +1,6 @@
-//! `CatalogStore` on both backends. Staging rows goes through each backend's `dialect`
-//! (SQLite: the bulk connection; PostgreSQL: `unnest` arrays); the switch, the reads and the
-//! settings are the same SQL on both.
+//! `CatalogStore` on both backends. The import transaction is each backend's `dialect`
+//! (SQLite: the bulk connection, one prepared statement per row; PostgreSQL: `unnest`
+//! arrays per chunk); the bookkeeping, the reads and the settings are the same SQL on both.
 
 /// An offer's stored JSON back into the domain type; the `available` column wins over the
 /// JSON, since retiring an offer only updates the column.
@@ -11,6 +11,23 @@ pub(crate) fn offer_from_row(
         .map_err(|e| crate::error::internal(format!("stored offer is invalid: {e}")))?;
     offer.available = r.opt_bool("available")?.unwrap_or(false);
     Ok(offer)
+}
+
+/// `NotFound` unless the import's stored state (`None`: no such import of the site) is
+/// `running`; `Conflict` when it already ended (or a newer import ended it).
+pub(crate) fn check_running(
+    import: vestnik_domain::ImportId,
+    state: Option<&str>,
+) -> vestnik_domain::StoreResult<()> {
+    use vestnik_domain::StoreError;
+    match state {
+        Some("running") => Ok(()),
+        Some(other) => Err(StoreError::Conflict(format!(
+            "catalog import {} is already {other}",
+            import.0
+        ))),
+        None => Err(StoreError::NotFound(format!("catalog import {}", import.0))),
+    }
 }
 
 /// `%text%` for LIKE, with the pattern characters of `text` escaped by `\`.
@@ -31,14 +48,13 @@ macro_rules! impl_catalog_store {
     ($store:ty, $conn:ty, $dialect:path) => {
         use async_trait::async_trait;
         use sqlx::Row;
-        use sqlx::types::Json;
-        use vestnik_domain::store::CatalogStore;
+        use vestnik_domain::store::{CatalogStore, FeedParts};
         use vestnik_domain::{
-            CatalogCategory, CatalogImport, CatalogOffer, FeedSettings, ImportId, ImportState,
-            ImportSummary, SiteId, StoreError, StoreResult, Timestamp,
+            CatalogCategory, CatalogImport, CatalogOffer, FeedSettings, ImportId, ImportOutcome,
+            ImportState, ImportSummary, SiteId, StoreResult, Timestamp,
         };
 
-        use crate::common::catalog::{contains_pattern, offer_from_row};
+        use crate::common::catalog::{check_running, contains_pattern, offer_from_row};
         use crate::error::{internal, map_err};
         use crate::rows::Columns;
         use $dialect as dialect;
@@ -79,20 +95,7 @@ macro_rules! impl_catalog_store {
                     .await
                     .map_err(map_err("catalog import"))?
                     .map(|r| r.get(0));
-            match state.as_deref() {
-                Some("running") => Ok(()),
-                Some(other) => Err(StoreError::Conflict(format!(
-                    "catalog import {} is already {other}",
-                    import.0
-                ))),
-                None => Err(StoreError::NotFound(format!("catalog import {}", import.0))),
-            }
-        }
-
-        /// `ensure_running` on a read connection, released before the staging write.
-        async fn ensure_staging(store: &$store, site: &SiteId, import: ImportId) -> StoreResult<()> {
-            let mut conn = store.reads().acquire().await.map_err(map_err("catalog import"))?;
-            ensure_running(&mut conn, site, import).await
+            check_running(import, state.as_deref())
         }
 
         #[async_trait]
@@ -101,20 +104,8 @@ macro_rules! impl_catalog_store {
                 let now = Timestamp::now().millis();
                 let mut tx = self.writes().begin().await.map_err(map_err("catalog import"))?;
                 // A site imports one feed at a time: an import still marked running was cut
-                // off (a crash, a kill) or is superseded by this one. Its staged rows would
-                // otherwise stay forever.
-                for sql in [
-                    "DELETE FROM catalog_staged_offers WHERE import_id IN \
-                     (SELECT id FROM catalog_imports WHERE site_id = $1 AND state = 'running')",
-                    "DELETE FROM catalog_staged_categories WHERE import_id IN \
-                     (SELECT id FROM catalog_imports WHERE site_id = $1 AND state = 'running')",
-                ] {
-                    sqlx::query(sql)
-                        .bind(site.as_str())
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(map_err("catalog import"))?;
-                }
+                // off (a crash, a kill) or is overtaken by this one; its transaction, if any,
+                // finds itself no longer running and rolls back.
                 sqlx::query(
                     "UPDATE catalog_imports SET state = 'failed', finished_at = $2, \
                          error = 'interrupted: a newer import of this site started before it finished' \
@@ -139,105 +130,35 @@ macro_rules! impl_catalog_store {
                 Ok(ImportId(row.get(0)))
             }
 
-            async fn stage_offers(
+            async fn import_catalog(
                 &self,
                 site: &SiteId,
                 import: ImportId,
-                offers: &[CatalogOffer],
-            ) -> StoreResult<()> {
-                ensure_staging(self, site, import).await?;
-                dialect::stage_offers(self, import, offers).await
-            }
-
-            async fn stage_categories(
-                &self,
-                site: &SiteId,
-                import: ImportId,
-                categories: &[CatalogCategory],
-            ) -> StoreResult<()> {
-                ensure_staging(self, site, import).await?;
-                dialect::stage_categories(self, import, categories).await
-            }
-
-            async fn finish_import(
-                &self,
-                site: &SiteId,
-                import: ImportId,
-                summary: &ImportSummary,
-            ) -> StoreResult<CatalogImport> {
-                let now = Timestamp::now().millis();
-                let mut tx = self.writes().begin().await.map_err(map_err("catalog import"))?;
-                if let Err(e) = ensure_running(&mut tx, site, import).await {
-                    // Released now rather than when the pool next hands the connection out.
-                    let _ = tx.rollback().await;
-                    return Err(e);
+                parts: Box<dyn FeedParts>,
+            ) -> StoreResult<ImportOutcome> {
+                match dialect::import_catalog(self, site, import, parts).await {
+                    Ok(Err(reason)) => {
+                        self.fail_import(site, import, &reason).await?;
+                        Ok(ImportOutcome::Abandoned(reason))
+                    }
+                    Ok(Ok(())) => {
+                        let sql = format!("SELECT {IMPORT_COLUMNS} FROM catalog_imports WHERE id = $1");
+                        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                            .bind(import.0)
+                            .fetch_one(self.writes())
+                            .await
+                            .map_err(map_err("catalog import"))?;
+                        Ok(ImportOutcome::Done(import_from_row(&row)?))
+                    }
+                    Err(e) => {
+                        // Rolled back; the import is recorded as failed unless something
+                        // else (a newer import) already ended it.
+                        if let Err(fail) = self.fail_import(site, import, &e.to_string()).await {
+                            tracing::debug!(error = %fail, "recording a failed catalog import");
+                        }
+                        Err(e)
+                    }
                 }
-                sqlx::query(
-                    "INSERT INTO offers (site_id, offer_id, available, name, search_name, category_id, data, \
-                         import_id, first_seen_at, updated_at) \
-                     SELECT $1, offer_id, available, name, search_name, category_id, data, import_id, $3, $3 \
-                     FROM catalog_staged_offers WHERE import_id = $2 \
-                     ON CONFLICT (site_id, offer_id) DO UPDATE SET available = excluded.available, \
-                         name = excluded.name, search_name = excluded.search_name, \
-                         category_id = excluded.category_id, data = excluded.data, \
-                         import_id = excluded.import_id, updated_at = excluded.updated_at",
-                )
-                .bind(site.as_str())
-                .bind(import.0)
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err("offer"))?;
-                let retired = sqlx::query(
-                    "UPDATE offers SET available = false, updated_at = $3 \
-                     WHERE site_id = $1 AND import_id <> $2 AND available = true",
-                )
-                .bind(site.as_str())
-                .bind(import.0)
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err("offer"))?
-                .rows_affected();
-                sqlx::query("DELETE FROM categories WHERE site_id = $1")
-                    .bind(site.as_str())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(map_err("category"))?;
-                sqlx::query(
-                    "INSERT INTO categories (site_id, category_id, parent_id, name) \
-                     SELECT $1, category_id, parent_id, name FROM catalog_staged_categories WHERE import_id = $2",
-                )
-                .bind(site.as_str())
-                .bind(import.0)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err("category"))?;
-                for sql in [
-                    "DELETE FROM catalog_staged_offers WHERE import_id = $1",
-                    "DELETE FROM catalog_staged_categories WHERE import_id = $1",
-                ] {
-                    sqlx::query(sql)
-                        .bind(import.0)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(map_err("catalog import"))?;
-                }
-                let sql = format!(
-                    "UPDATE catalog_imports SET state = 'done', summary = $2, retired = $3, finished_at = $4 \
-                     WHERE id = $1 RETURNING {IMPORT_COLUMNS}"
-                );
-                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(import.0)
-                    .bind(Json(summary))
-                    .bind(retired as i64)
-                    .bind(now)
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err(map_err("catalog import"))?;
-                let finished = import_from_row(&row)?;
-                tx.commit().await.map_err(map_err("catalog import"))?;
-                Ok(finished)
             }
 
             async fn fail_import(&self, site: &SiteId, import: ImportId, error: &str) -> StoreResult<()> {
@@ -245,16 +166,6 @@ macro_rules! impl_catalog_store {
                 if let Err(e) = ensure_running(&mut tx, site, import).await {
                     let _ = tx.rollback().await;
                     return Err(e);
-                }
-                for sql in [
-                    "DELETE FROM catalog_staged_offers WHERE import_id = $1",
-                    "DELETE FROM catalog_staged_categories WHERE import_id = $1",
-                ] {
-                    sqlx::query(sql)
-                        .bind(import.0)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(map_err("catalog import"))?;
                 }
                 sqlx::query(
                     "UPDATE catalog_imports SET state = 'failed', error = $2, finished_at = $3 WHERE id = $1",

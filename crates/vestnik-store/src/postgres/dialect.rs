@@ -244,7 +244,7 @@ pub(crate) async fn insert_event_outbox(
 }
 
 /// Keeps the last of each id: one `INSERT … ON CONFLICT DO UPDATE` may not touch a row twice.
-fn last_of_each<T>(items: &[T], id: impl Fn(&T) -> &str) -> Vec<&T> {
+pub(crate) fn last_of_each<T>(items: &[T], id: impl Fn(&T) -> &str) -> Vec<&T> {
     let mut seen = std::collections::HashSet::new();
     let mut out: Vec<&T> = items
         .iter()
@@ -255,66 +255,7 @@ fn last_of_each<T>(items: &[T], id: impl Fn(&T) -> &str) -> Vec<&T> {
     out
 }
 
-/// Stages offers with one statement over arrays (a later duplicate id wins).
-pub(crate) async fn stage_offers(
-    store: &PostgresStore,
-    import: vestnik_domain::ImportId,
-    offers: &[vestnik_domain::CatalogOffer],
-) -> StoreResult<()> {
-    let offers = last_of_each(offers, |o| &o.id);
-    let ids: Vec<&str> = offers.iter().map(|o| o.id.as_str()).collect();
-    let available: Vec<bool> = offers.iter().map(|o| o.available).collect();
-    let names: Vec<&str> = offers.iter().map(|o| o.name.as_str()).collect();
-    let search: Vec<String> = offers.iter().map(|o| o.name.to_lowercase()).collect();
-    let categories: Vec<Option<&str>> = offers.iter().map(|o| o.category_id.as_deref()).collect();
-    let data: Vec<String> = offers
-        .iter()
-        .map(serde_json::to_string)
-        .collect::<Result<_, _>>()
-        .map_err(|e| crate::error::internal(format!("encoding an offer: {e}")))?;
-    sqlx::query(
-        "INSERT INTO catalog_staged_offers (import_id, offer_id, available, name, search_name, category_id, data) \
-         SELECT $1, o, a, n, s, c, d::jsonb \
-         FROM unnest($2::text[], $3::bool[], $4::text[], $5::text[], $6::text[], $7::text[]) AS t(o, a, n, s, c, d) \
-         ON CONFLICT (import_id, offer_id) DO UPDATE SET available = excluded.available, name = excluded.name, \
-             search_name = excluded.search_name, category_id = excluded.category_id, data = excluded.data",
-    )
-    .bind(import.0)
-    .bind(&ids)
-    .bind(&available)
-    .bind(&names)
-    .bind(&search)
-    .bind(&categories)
-    .bind(&data)
-    .execute(store.writes())
-    .await
-    .map_err(map_err("offer"))?;
-    Ok(())
-}
-
-pub(crate) async fn stage_categories(
-    store: &PostgresStore,
-    import: vestnik_domain::ImportId,
-    categories: &[vestnik_domain::CatalogCategory],
-) -> StoreResult<()> {
-    let categories = last_of_each(categories, |c| &c.id);
-    let ids: Vec<&str> = categories.iter().map(|c| c.id.as_str()).collect();
-    let parents: Vec<Option<&str>> = categories.iter().map(|c| c.parent_id.as_deref()).collect();
-    let names: Vec<&str> = categories.iter().map(|c| c.name.as_str()).collect();
-    sqlx::query(
-        "INSERT INTO catalog_staged_categories (import_id, category_id, parent_id, name) \
-         SELECT $1, i, p, n FROM unnest($2::text[], $3::text[], $4::text[]) AS t(i, p, n) \
-         ON CONFLICT (import_id, category_id) DO UPDATE SET parent_id = excluded.parent_id, name = excluded.name",
-    )
-    .bind(import.0)
-    .bind(&ids)
-    .bind(&parents)
-    .bind(&names)
-    .execute(store.writes())
-    .await
-    .map_err(map_err("category"))?;
-    Ok(())
-}
+pub(crate) use super::catalog_import::import_catalog;
 
 /// Adds promo codes with one statement per 10 000; returns how many were new.
 pub(crate) async fn insert_promo_codes(

@@ -4,6 +4,7 @@
 //! and never take the same one. A schema can be chosen per store (`search_path`), which lets
 //! every test run live in its own fresh schema.
 
+mod catalog_import;
 mod dialect;
 mod ingest;
 mod segments;

@@ -6,6 +6,7 @@
 //! while a server runs) waits up to the busy timeout for the write lock.
 
 mod bulk;
+mod catalog_import;
 mod dialect;
 mod ingest;
 mod segments;
