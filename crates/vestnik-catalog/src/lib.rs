@@ -13,6 +13,9 @@
 //!    `yml_catalog/shop/{currencies,categories,offers}`. It holds one record at a time: an
 //!    offer's pieces are collected, checked (`offer`), handed to the [`FeedSink`] and
 //!    dropped. A feed of a million offers therefore parses in the memory of one offer.
+//!    Most offers take a shortcut (`plain_offer`): one that lies whole in the read buffer
+//!    and whose children hold only text is read from the bytes directly, to the same
+//!    result, instead of event by event.
 //! 3. The sink decides what to do with each record (an importer writes it to the store;
 //!    [`parse_feed_to_vec`] collects them). A sink error stops the parse.
 //!
@@ -33,20 +36,23 @@
 //! lost. [`check_category_tree`] reports unknown parents and cycles in the category tree.
 
 mod category_tree;
+mod content;
 mod error;
 mod model;
 mod offer;
 mod parser;
+mod plain_offer;
 mod price;
 mod sink;
 mod source;
+mod tag;
 
 use std::io::Read;
 
 pub use category_tree::{CategoryWarning, check_category_tree};
+pub use content::MAX_FIELD_BYTES;
 pub use error::{FeedError, FeedSummary, MAX_ERROR_DETAILS, OfferError, SinkError};
 pub use model::{Category, Currency, ExtraField, Offer, Param, Shop};
-pub use parser::MAX_FIELD_BYTES;
 pub use price::{Price, PriceError};
 pub use sink::{FeedSink, ParsedFeed};
 

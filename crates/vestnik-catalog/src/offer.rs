@@ -4,8 +4,10 @@
 
 use std::collections::BTreeMap;
 
+use crate::content::{Content, MAX_FIELD_BYTES};
 use crate::model::{ExtraField, Offer, Param};
-use crate::price::Price;
+use crate::price::{Price, PriceError};
+use crate::tag::Tag;
 
 /// Offer type whose name may be composed from typePrefix, vendor and model.
 const VENDOR_MODEL: &str = "vendor.model";
@@ -20,8 +22,12 @@ pub(crate) struct OfferDraft {
     group_id: Option<String>,
     other_attributes: BTreeMap<String, String>,
     url: Option<String>,
-    price: Option<String>,
-    old_price: Option<String>,
+    /// Parsed as soon as it is read, so the text need not be kept; a failure is reported by
+    /// `into_offer`, in its place among the other problems.
+    price: Option<Result<Price, PriceError>>,
+    /// `None` also for an empty `<oldprice/>`, which is how many feed generators say "no old
+    /// price".
+    old_price: Option<Result<Price, PriceError>>,
     currency_id: Option<String>,
     category_id: Option<String>,
     pictures: Vec<String>,
@@ -56,8 +62,23 @@ impl OfferDraft {
         draft
     }
 
+    /// Starts an offer from its start tag at `line`, whose attributes may be malformed.
+    pub(crate) fn from_start_tag(
+        line: u64,
+        attributes: Result<Vec<(String, String)>, String>,
+    ) -> Self {
+        match attributes {
+            Ok(attributes) => OfferDraft::new(line, attributes),
+            Err(e) => {
+                let mut draft = OfferDraft::new(line, Vec::new());
+                draft.add_problem(format!("<offer> has a malformed attribute: {e}"));
+                draft
+            }
+        }
+    }
+
     /// The id as far as it is known, for error reports.
-    pub(crate) fn id(&self) -> Option<String> {
+    fn id(&self) -> Option<String> {
         self.id
             .as_deref()
             .map(str::trim)
@@ -74,31 +95,84 @@ impl OfferDraft {
         self.problems.push(problem);
     }
 
+    /// Takes one child element as read, or notes why it cannot: it is too long, or its
+    /// attributes are malformed.
+    pub(crate) fn add_read_child(
+        &mut self,
+        tag: Tag,
+        attributes: Result<Vec<(String, String)>, String>,
+        content: &Content,
+    ) {
+        if content.too_long {
+            let problem = format!("<{}> is longer than {MAX_FIELD_BYTES} bytes", tag.name());
+            self.add_problem(problem);
+            return;
+        }
+        match attributes {
+            // A price is parsed where it lies; its text is not needed afterwards.
+            Ok(_) if matches!(tag, Tag::Price | Tag::OldPrice) => {
+                self.set_price(&tag, content.value.trim());
+            }
+            Ok(attributes) => self.add_child(tag, attributes, content.trimmed()),
+            Err(e) => self.add_problem(format!("<{}> has a malformed attribute: {e}", tag.name())),
+        }
+    }
+
+    fn set_price(&mut self, tag: &Tag, text: &str) {
+        if *tag == Tag::Price {
+            self.price = Some(Price::parse(text));
+        } else {
+            self.old_price = (!text.trim().is_empty()).then(|| Price::parse(text));
+        }
+    }
+
+    /// Whether `add_child` uses the attributes of a child with this tag; the parser only
+    /// checks the others, without copying them.
+    pub(crate) fn keeps_attributes_of(tag: &Tag) -> bool {
+        !matches!(
+            tag,
+            Tag::Url
+                | Tag::Price
+                | Tag::OldPrice
+                | Tag::CurrencyId
+                | Tag::CategoryId
+                | Tag::Name
+                | Tag::TypePrefix
+                | Tag::Vendor
+                | Tag::Model
+                | Tag::Description
+                | Tag::Picture
+        )
+    }
+
     /// Takes one child element. Single-valued fields keep the last occurrence.
     pub(crate) fn add_child(
         &mut self,
-        tag: &str,
+        tag: impl Into<Tag>,
         attributes: Vec<(String, String)>,
         value: String,
     ) {
+        let tag = tag.into();
         let slot = match tag {
-            "url" => &mut self.url,
-            "price" => &mut self.price,
-            "oldprice" => &mut self.old_price,
-            "currencyId" => &mut self.currency_id,
-            "categoryId" => &mut self.category_id,
-            "name" => &mut self.name,
-            "typePrefix" => &mut self.type_prefix,
-            "vendor" => &mut self.vendor,
-            "model" => &mut self.model,
-            "description" => &mut self.description,
-            "picture" => {
+            Tag::Url => &mut self.url,
+            Tag::Price | Tag::OldPrice => {
+                self.set_price(&tag, &value);
+                return;
+            }
+            Tag::CurrencyId => &mut self.currency_id,
+            Tag::CategoryId => &mut self.category_id,
+            Tag::Name => &mut self.name,
+            Tag::TypePrefix => &mut self.type_prefix,
+            Tag::Vendor => &mut self.vendor,
+            Tag::Model => &mut self.model,
+            Tag::Description => &mut self.description,
+            Tag::Picture => {
                 if !value.is_empty() {
                     self.pictures.push(value);
                 }
                 return;
             }
-            "param" => {
+            Tag::Param => {
                 let mut name = String::new();
                 let mut unit = None;
                 for (key, v) in attributes {
@@ -111,9 +185,9 @@ impl OfferDraft {
                 self.params.push(Param { name, unit, value });
                 return;
             }
-            _ => {
+            other => {
                 self.extra.push(ExtraField {
-                    name: tag.to_string(),
+                    name: other.into_name(),
                     attributes: attributes.into_iter().collect(),
                     value,
                 });
@@ -124,9 +198,16 @@ impl OfferDraft {
     }
 
     /// The offer, or the reason it cannot be imported.
-    pub(crate) fn finish(mut self) -> Result<Offer, String> {
-        let id = self.id();
-        if id.is_none() {
+    #[cfg(test)]
+    pub(crate) fn finish(self) -> Result<Offer, String> {
+        self.into_offer().map_err(|(_, reason)| reason)
+    }
+
+    /// The offer, or its id as far as it is known (for the error report) and the reason it
+    /// cannot be imported. The id is only copied for a skipped offer.
+    pub(crate) fn into_offer(mut self) -> Result<Offer, (Option<String>, String)> {
+        let has_id = self.id.as_deref().is_some_and(|id| !id.trim().is_empty());
+        if !has_id {
             self.problems.push("no id (add id=\"…\" to <offer>)".into());
         }
 
@@ -141,19 +222,18 @@ impl OfferDraft {
             }
         };
 
-        let price = match self.price.as_deref() {
+        let price = match self.price.take() {
             None => {
                 self.problems.push("no price".into());
                 None
             }
-            Some(text) => Price::parse(text)
+            Some(parsed) => parsed
                 .map_err(|e| self.problems.push(format!("price {e}")))
                 .ok(),
         };
-        // An empty <oldprice/> is how many feed generators say "no old price".
-        let old_price = match self.old_price.as_deref().filter(|t| !t.trim().is_empty()) {
+        let old_price = match self.old_price.take() {
             None => None,
-            Some(text) => Price::parse(text)
+            Some(parsed) => parsed
                 .map_err(|e| self.problems.push(format!("oldprice {e}")))
                 .ok(),
         };
@@ -188,9 +268,9 @@ impl OfferDraft {
             }
         };
 
-        match (id, price, name) {
-            (Some(id), Some(price), Some(name)) if self.problems.is_empty() => Ok(Offer {
-                id,
+        match (price, name) {
+            (Some(price), Some(name)) if has_id && self.problems.is_empty() => Ok(Offer {
+                id: self.id.take().map(trimmed).unwrap_or_default(),
                 available,
                 offer_type: non_empty(self.offer_type),
                 group_id: non_empty(self.group_id),
@@ -210,8 +290,18 @@ impl OfferDraft {
                 other_attributes: self.other_attributes,
                 line: self.line,
             }),
-            _ => Err(self.problems.join("; ")),
+            _ => Err((self.id(), self.problems.join("; "))),
         }
+    }
+}
+
+/// `text` without surrounding whitespace, reusing its allocation when there is none.
+fn trimmed(text: String) -> String {
+    let trim = text.trim();
+    if trim.len() == text.len() {
+        text
+    } else {
+        trim.to_string()
     }
 }
 

@@ -1,70 +1,40 @@
 //! The XML side of a feed: walks quick-xml events through
 //! `yml_catalog/shop/{currencies,categories,offers}` and hands each finished record to the
-//! sink. Only the record being read is held in memory.
+//! sink. Only the record being read is held in memory. Offers plain enough for
+//! `plain_offer` skip the events and are read from the buffered bytes directly.
 
-use std::io::Read;
+use std::io::{BufRead, Read};
 
-use quick_xml::escape::{minimal_escape, resolve_predefined_entity};
 use quick_xml::events::{BytesRef, BytesStart, Event};
 use quick_xml::reader::Reader;
 
+use crate::content::{Content, push_resolved};
 use crate::error::{FeedError, FeedSummary};
 use crate::model::{Category, Currency, ExtraField, Shop};
 use crate::offer::OfferDraft;
+use crate::plain_offer::PlainOffers;
 use crate::sink::FeedSink;
 use crate::source::{self, HTML_REASON, LineCountingReader, Utf8Bytes, count_newlines};
+use crate::tag::Tag;
 
-/// Longest text of one field. Keeps one hostile or broken offer (a description with a video
-/// pasted in as base64) from taking the importer's memory; such an offer is skipped.
-pub const MAX_FIELD_BYTES: usize = 1024 * 1024;
-
-type Attributes = Vec<(String, String)>;
+pub(crate) type Attributes = Vec<(String, String)>;
+type Xml<R> = Reader<LineCountingReader<Utf8Bytes<R>>>;
 
 pub(crate) struct FeedParser<R: Read> {
-    xml: Reader<LineCountingReader<Utf8Bytes<R>>>,
+    xml: Xml<R>,
     /// quick-xml's event buffer, reused for every event.
     buf: Vec<u8>,
+    /// The element being read, reused from one element to the next so that a field costs
+    /// one allocation of its final size rather than a growing string per element.
+    content: Content,
+    /// Tried before each offer; falls back to the events for anything it does not handle.
+    plain_offers: PlainOffers,
     summary: FeedSummary,
-}
-
-/// The text of an element, or its inner XML when it has child elements.
-#[derive(Default)]
-struct Content {
-    value: String,
-    has_children: bool,
-    too_long: bool,
-}
-
-impl Content {
-    fn push(&mut self, text: &str) {
-        if self.value.len() + text.len() > MAX_FIELD_BYTES {
-            self.too_long = true;
-        } else if !self.too_long {
-            self.value.push_str(text);
-        }
-    }
-
-    /// From here on `value` is inner XML: the text read so far is escaped to match.
-    fn switch_to_markup(&mut self) {
-        if !self.has_children {
-            self.has_children = true;
-            self.value = minimal_escape(std::mem::take(&mut self.value)).into_owned();
-        }
-    }
-
-    fn into_trimmed(self) -> String {
-        let trimmed = self.value.trim();
-        if trimmed.len() == self.value.len() {
-            self.value
-        } else {
-            trimmed.to_string()
-        }
-    }
 }
 
 /// What a start tag is, taken out of the event so the reader can move on.
 struct Opened {
-    tag: String,
+    tag: Tag,
     attributes: Result<Attributes, String>,
     /// `<tag/>`: there is no content to read.
     empty: bool,
@@ -82,6 +52,8 @@ impl<R: Read> FeedParser<R> {
         Ok(FeedParser {
             xml,
             buf: Vec::with_capacity(4096),
+            content: Content::default(),
+            plain_offers: PlainOffers::default(),
             summary: FeedSummary::default(),
         })
     }
@@ -91,8 +63,8 @@ impl<R: Read> FeedParser<R> {
         let mut generated_at = Some(generated_at);
         let mut shop_seen = false;
         loop {
-            match self.next_open_or_close()? {
-                Some(el) if el.tag == "shop" => {
+            match self.next_open_or_close(keep_all)? {
+                Some(el) if el.tag == Tag::Shop => {
                     shop_seen = true;
                     let shop = Shop {
                         generated_at: generated_at.take().flatten(),
@@ -119,43 +91,20 @@ impl<R: Read> FeedParser<R> {
         Ok(self.summary)
     }
 
-    /// The next event, with the line a start tag starts on (for other events, the line the
-    /// reader has reached).
-    fn next(&mut self) -> Result<(Event<'_>, u64), FeedError> {
-        self.buf.clear();
-        let event = self.xml.read_event_into(&mut self.buf);
-        let line_now = self.xml.get_ref().line();
-        match event {
-            // Only start tags need their own first line (a tag may span lines); for the
-            // rest the current line is close enough and saves a scan of every text.
-            Ok(event @ (Event::Start(_) | Event::Empty(_))) => {
-                let line = line_now.saturating_sub(count_newlines(&event));
-                Ok((event, line))
-            }
-            Ok(event) => Ok((event, line_now)),
-            Err(quick_xml::Error::Io(e)) => {
-                Err(FeedError::Io(std::io::Error::new(e.kind(), e.to_string())))
-            }
-            // Only UTF-8 input reaches quick-xml undecoded, so this is always about UTF-8.
-            Err(quick_xml::Error::Encoding(_)) => Err(FeedError::InvalidUtf8 { line: line_now }),
-            Err(e) => Err(FeedError::Malformed {
-                line: line_now,
-                message: e.to_string(),
-            }),
-        }
-    }
-
     /// Skips text, comments and the like up to the next start tag (`Some`) or the end tag of
-    /// the current element (`None`).
-    fn next_open_or_close(&mut self) -> Result<Option<Opened>, FeedError> {
+    /// the current element (`None`). Attributes of tags for which `keeps_attributes` is false
+    /// are only checked, not copied.
+    fn next_open_or_close(
+        &mut self,
+        keeps_attributes: impl Fn(&Tag) -> bool,
+    ) -> Result<Option<Opened>, FeedError> {
         loop {
-            let (event, line) = self.next()?;
-            let (e, empty) = match event {
+            let (e, empty) = match next_event(&mut self.xml, &mut self.buf)? {
                 Event::Start(e) => (e, false),
                 Event::Empty(e) => (e, true),
                 Event::End(_) => return Ok(None),
                 Event::Eof => {
-                    let line = self.xml.get_ref().line();
+                    let line = self.xml.get_mut().line();
                     return Err(FeedError::Malformed {
                         line,
                         message: "the file ends before its elements are closed (is it cut off?)"
@@ -164,11 +113,17 @@ impl<R: Read> FeedParser<R> {
                 }
                 _ => continue,
             };
+            let tag = Tag::of(e.name().as_ref());
+            let attributes = if keeps_attributes(&tag) {
+                attributes(&e)
+            } else {
+                check_attributes(&e)
+            };
             return Ok(Some(Opened {
-                tag: e.name().as_ref().to_string(),
-                attributes: attributes(&e),
+                tag,
+                attributes,
                 empty,
-                line,
+                line: start_line(&mut self.xml, &e),
             }));
         }
     }
@@ -176,8 +131,7 @@ impl<R: Read> FeedParser<R> {
     /// Finds `<yml_catalog>` and returns its `date` and line, or says what the file is instead.
     fn read_root(&mut self) -> Result<(Option<String>, u64), FeedError> {
         loop {
-            let (event, line) = self.next()?;
-            let (e, empty) = match event {
+            let (e, empty) = match next_event(&mut self.xml, &mut self.buf)? {
                 Event::Start(e) => (e, false),
                 Event::Empty(e) => (e, true),
                 Event::DocType(d) if d.trim().to_ascii_lowercase().starts_with("html") => {
@@ -187,6 +141,7 @@ impl<R: Read> FeedParser<R> {
                 }
                 Event::Text(t) if t.trim().is_empty() => continue,
                 Event::Text(_) | Event::CData(_) | Event::GeneralRef(_) => {
+                    let line = self.xml.get_mut().line();
                     return Err(FeedError::NotXml {
                         reason: format!(
                             "line {line} has text outside any element; an XML file starts \
@@ -201,6 +156,7 @@ impl<R: Read> FeedParser<R> {
                 }
                 _ => continue,
             };
+            let line = start_line(&mut self.xml, &e);
             let name = e.name().as_ref().to_string();
             if name == "yml_catalog" && empty {
                 return Err(FeedError::NotYml {
@@ -239,8 +195,8 @@ impl<R: Read> FeedParser<R> {
     fn read_shop(&mut self, shop: Shop, sink: &mut impl FeedSink) -> Result<(), FeedError> {
         // Delivered when the first section starts: what comes before is the shop's header.
         let mut pending = Some(shop);
-        while let Some(el) = self.next_open_or_close()? {
-            let section = matches!(el.tag.as_str(), "currencies" | "categories" | "offers");
+        while let Some(el) = self.next_open_or_close(keep_all)? {
+            let section = matches!(el.tag, Tag::Currencies | Tag::Categories | Tag::Offers);
             if section {
                 if let Some(shop) = pending.take() {
                     self.deliver_shop(shop, el.line, sink)?;
@@ -248,34 +204,34 @@ impl<R: Read> FeedParser<R> {
                 if el.empty {
                     continue;
                 }
-                match el.tag.as_str() {
-                    "currencies" => self.read_currencies(sink)?,
-                    "categories" => self.read_categories(sink)?,
+                match el.tag {
+                    Tag::Currencies => self.read_currencies(sink)?,
+                    Tag::Categories => self.read_categories(sink)?,
                     _ => self.read_offers(sink)?,
                 }
                 continue;
             }
-            let content = self.read_content_unless_empty(&el)?;
+            self.read_content_unless_empty(&el)?;
             let Some(shop) = pending.as_mut() else {
                 continue;
             };
-            if content.has_children || content.too_long {
+            if self.content.has_children || self.content.too_long {
                 continue;
             }
-            let value = content.into_trimmed();
-            match el.tag.as_str() {
-                "name" => shop.name = Some(value),
-                "company" => shop.company = Some(value),
-                "url" => shop.url = Some(value),
-                _ => shop.extra.push(ExtraField {
-                    name: el.tag,
+            let value = self.content.trimmed();
+            match el.tag {
+                Tag::Name => shop.name = Some(value),
+                Tag::Company => shop.company = Some(value),
+                Tag::Url => shop.url = Some(value),
+                other => shop.extra.push(ExtraField {
+                    name: other.into_name(),
                     attributes: el.attributes.unwrap_or_default().into_iter().collect(),
                     value,
                 }),
             }
         }
         if let Some(shop) = pending.take() {
-            let line = self.xml.get_ref().line();
+            let line = self.xml.get_mut().line();
             self.deliver_shop(shop, line, sink)?;
         }
         Ok(())
@@ -292,9 +248,9 @@ impl<R: Read> FeedParser<R> {
     }
 
     fn read_currencies(&mut self, sink: &mut impl FeedSink) -> Result<(), FeedError> {
-        while let Some(el) = self.next_open_or_close()? {
+        while let Some(el) = self.next_open_or_close(keep_all)? {
             self.skip_unless_empty(&el)?;
-            if el.tag != "currency" {
+            if el.tag != Tag::Currency {
                 continue;
             }
             let attrs = match el.attributes {
@@ -323,9 +279,9 @@ impl<R: Read> FeedParser<R> {
     }
 
     fn read_categories(&mut self, sink: &mut impl FeedSink) -> Result<(), FeedError> {
-        while let Some(el) = self.next_open_or_close()? {
-            let content = self.read_content_unless_empty(&el)?;
-            if el.tag != "category" {
+        while let Some(el) = self.next_open_or_close(keep_all)? {
+            self.read_content_unless_empty(&el)?;
+            if el.tag != Tag::Category {
                 continue;
             }
             let attrs = match el.attributes {
@@ -336,7 +292,7 @@ impl<R: Read> FeedParser<R> {
                     continue;
                 }
             };
-            let name = content.into_trimmed();
+            let name = self.content.trimmed();
             let Some(id) = find(&attrs, "id") else {
                 let reason = format!(
                     "category \"{name}\" skipped: no id (add id=\"…\" so offers can refer to it)"
@@ -358,56 +314,64 @@ impl<R: Read> FeedParser<R> {
     }
 
     fn read_offers(&mut self, sink: &mut impl FeedSink) -> Result<(), FeedError> {
-        while let Some(el) = self.next_open_or_close()? {
-            if el.tag != "offer" {
+        loop {
+            let reader = self.xml.get_mut();
+            let line = reader.line();
+            let plain = self
+                .plain_offers
+                .read(reader.buffered(), line, &mut self.content);
+            if let Some((draft, len)) = plain {
+                // quick-xml is between elements here and holds no bytes of its own, so taking
+                // a whole element from under it leaves it where it would have been.
+                self.xml.get_mut().consume(len);
+                self.deliver_offer(draft, sink)?;
+                continue;
+            }
+            let Some(el) = self.next_open_or_close(keep_all)? else {
+                return Ok(());
+            };
+            if el.tag != Tag::Offer {
                 self.skip_unless_empty(&el)?;
                 continue;
             }
-            let mut draft = match el.attributes {
-                Ok(attrs) => OfferDraft::new(el.line, attrs),
-                Err(e) => {
-                    let mut draft = OfferDraft::new(el.line, Vec::new());
-                    draft.add_problem(format!("<offer> has a malformed attribute: {e}"));
-                    draft
-                }
-            };
+            let mut draft = OfferDraft::from_start_tag(el.line, el.attributes);
             if !el.empty {
                 self.read_offer_children(&mut draft)?;
             }
-            let (id, line) = (draft.id(), draft.line());
-            match draft.finish() {
-                Ok(offer) => {
-                    sink.offer(offer)
-                        .map_err(|source| FeedError::Sink { line, source })?;
-                    self.summary.offers += 1;
-                }
-                Err(reason) => self.summary.record_skipped(id, line, reason),
+            self.deliver_offer(draft, sink)?;
+        }
+    }
+
+    fn deliver_offer(
+        &mut self,
+        draft: OfferDraft,
+        sink: &mut impl FeedSink,
+    ) -> Result<(), FeedError> {
+        let line = draft.line();
+        match draft.into_offer() {
+            Ok(offer) => {
+                sink.offer(offer)
+                    .map_err(|source| FeedError::Sink { line, source })?;
+                self.summary.offers += 1;
             }
+            Err((id, reason)) => self.summary.record_skipped(id, line, reason),
         }
         Ok(())
     }
 
     fn read_offer_children(&mut self, draft: &mut OfferDraft) -> Result<(), FeedError> {
-        while let Some(el) = self.next_open_or_close()? {
-            let content = self.read_content_unless_empty(&el)?;
-            if content.too_long {
-                draft.add_problem(format!(
-                    "<{}> is longer than {MAX_FIELD_BYTES} bytes",
-                    el.tag
-                ));
-                continue;
-            }
-            match el.attributes {
-                Ok(attrs) => draft.add_child(&el.tag, attrs, content.into_trimmed()),
-                Err(e) => draft.add_problem(format!("<{}> has a malformed attribute: {e}", el.tag)),
-            }
+        while let Some(el) = self.next_open_or_close(OfferDraft::keeps_attributes_of)? {
+            self.read_content_unless_empty(&el)?;
+            draft.add_read_child(el.tag, el.attributes, &self.content);
         }
         Ok(())
     }
 
-    fn read_content_unless_empty(&mut self, el: &Opened) -> Result<Content, FeedError> {
+    /// Reads the element's content into `self.content` (nothing for `<tag/>`).
+    fn read_content_unless_empty(&mut self, el: &Opened) -> Result<(), FeedError> {
         if el.empty {
-            Ok(Content::default())
+            self.content.clear();
+            Ok(())
         } else {
             self.read_content()
         }
@@ -419,11 +383,11 @@ impl<R: Read> FeedParser<R> {
         }
         let mut depth = 0usize;
         loop {
-            match self.next()?.0 {
+            match next_event(&mut self.xml, &mut self.buf)? {
                 Event::Start(_) => depth += 1,
                 Event::End(_) if depth == 0 => return Ok(()),
                 Event::End(_) => depth -= 1,
-                Event::Eof => return Err(self.cut_off()),
+                Event::Eof => return Err(cut_off(&mut self.xml)),
                 _ => {}
             }
         }
@@ -431,12 +395,12 @@ impl<R: Read> FeedParser<R> {
 
     /// Reads up to the end tag of the element just opened: its text with references resolved
     /// and CDATA as is, or its inner XML as written once a child element appears.
-    fn read_content(&mut self) -> Result<Content, FeedError> {
-        let mut content = Content::default();
+    fn read_content(&mut self) -> Result<(), FeedError> {
+        let content = &mut self.content;
+        content.clear();
         let mut depth = 0usize;
         loop {
-            let (event, _) = self.next()?;
-            match event {
+            match next_event(&mut self.xml, &mut self.buf)? {
                 Event::Text(t) if content.has_children => content.push(&t),
                 Event::Text(t) => content.push(&t.xml10_content()),
                 Event::CData(t) if content.has_children => {
@@ -450,7 +414,7 @@ impl<R: Read> FeedParser<R> {
                     content.push(&r);
                     content.push(";");
                 }
-                Event::GeneralRef(r) => push_resolved(&mut content, &r),
+                Event::GeneralRef(r) => push_resolved(content, &r),
                 Event::Start(e) => {
                     depth += 1;
                     content.switch_to_markup();
@@ -464,29 +428,64 @@ impl<R: Read> FeedParser<R> {
                     content.push(&e);
                     content.push("/>");
                 }
-                Event::End(_) if depth == 0 => return Ok(content),
+                Event::End(_) if depth == 0 => return Ok(()),
                 Event::End(e) => {
                     depth -= 1;
                     content.push("</");
                     content.push(&e);
                     content.push(">");
                 }
-                Event::Eof => return Err(self.cut_off()),
+                Event::Eof => return Err(cut_off(&mut self.xml)),
                 Event::Comment(_) | Event::Decl(_) | Event::PI(_) | Event::DocType(_) => {}
             }
         }
     }
+}
 
-    fn cut_off(&self) -> FeedError {
-        FeedError::Malformed {
-            line: self.xml.get_ref().line(),
-            message: "the file ends inside an element (is it cut off?)".into(),
+fn keep_all(_: &Tag) -> bool {
+    true
+}
+
+/// The next event. It borrows only `buf`, so the reader can still be asked for its line.
+fn next_event<'b, R: Read>(xml: &mut Xml<R>, buf: &'b mut Vec<u8>) -> Result<Event<'b>, FeedError> {
+    buf.clear();
+    match xml.read_event_into(buf) {
+        Ok(event) => Ok(event),
+        Err(quick_xml::Error::Io(e)) => {
+            Err(FeedError::Io(std::io::Error::new(e.kind(), e.to_string())))
         }
+        // Only UTF-8 input reaches quick-xml undecoded, so this is always about UTF-8.
+        Err(quick_xml::Error::Encoding(_)) => Err(FeedError::InvalidUtf8 {
+            line: xml.get_mut().line(),
+        }),
+        Err(e) => Err(FeedError::Malformed {
+            line: xml.get_mut().line(),
+            message: e.to_string(),
+        }),
+    }
+}
+
+/// The line of a start tag's `<`, the reader being just past its `>`: a tag may span lines.
+/// Asked only of start tags, as other events need no line of their own.
+fn start_line<R: Read>(xml: &mut Xml<R>, tag: &BytesStart<'_>) -> u64 {
+    let tag: &str = tag;
+    xml.get_mut()
+        .line()
+        .saturating_sub(count_newlines(tag.as_bytes()))
+}
+
+fn cut_off<R: Read>(xml: &mut Xml<R>) -> FeedError {
+    FeedError::Malformed {
+        line: xml.get_mut().line(),
+        message: "the file ends inside an element (is it cut off?)".into(),
     }
 }
 
 /// The start tag's attributes with values unescaped, or what is wrong with them.
-fn attributes(e: &BytesStart<'_>) -> Result<Attributes, String> {
+pub(crate) fn attributes(e: &BytesStart<'_>) -> Result<Attributes, String> {
+    if e.attributes_raw().is_empty() {
+        return Ok(Vec::new());
+    }
     let mut out = Vec::new();
     for attr in e.attributes() {
         let attr = attr.map_err(|err| err.to_string())?;
@@ -495,28 +494,24 @@ fn attributes(e: &BytesStart<'_>) -> Result<Attributes, String> {
     Ok(out)
 }
 
+/// Whether the start tag's attributes are well-formed, for an element whose attributes are
+/// not kept: reported the same as by [`attributes`], without copying any.
+pub(crate) fn check_attributes(e: &BytesStart<'_>) -> Result<Attributes, String> {
+    if e.attributes_raw().is_empty() {
+        return Ok(Vec::new());
+    }
+    for attr in e.attributes() {
+        attr.map_err(|err| err.to_string())?;
+    }
+    Ok(Vec::new())
+}
+
 fn find(attrs: &Attributes, key: &str) -> Option<String> {
     attrs
         .iter()
         .find(|(k, _)| k == key)
         .map(|(_, v)| v.trim().to_string())
         .filter(|v| !v.is_empty())
-}
-
-/// The text a reference stands for; an unknown one (`&nbsp;` in a feed without a DTD) stays
-/// as written rather than failing the feed.
-fn push_resolved(content: &mut Content, reference: &BytesRef<'_>) {
-    if let Some(text) = resolve_predefined_entity(reference) {
-        content.push(text);
-        return;
-    }
-    if let Ok(Some(ch)) = reference.resolve_char_ref() {
-        content.push(ch.encode_utf8(&mut [0; 4]));
-        return;
-    }
-    content.push("&");
-    content.push(reference);
-    content.push(";");
 }
 
 /// Attribute-value unescaping that keeps a lone `&` or an unknown entity as written.

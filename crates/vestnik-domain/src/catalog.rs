@@ -72,18 +72,22 @@ pub struct EncodedOffer {
 }
 
 impl EncodedOffer {
-    pub fn encode(offer: &CatalogOffer) -> Result<Self, serde_json::Error> {
+    pub fn encode(offer: CatalogOffer) -> Result<Self, serde_json::Error> {
         use sha2::Digest;
-        let data = serde_json::to_string(offer)?;
+        // Offers run to several hundred bytes: one allocation instead of growing from 128.
+        let mut json = Vec::with_capacity(1024);
+        serde_json::to_writer(&mut json, &offer)?;
+        // serde_json writes UTF-8 only; the check is cheap next to the encoding itself.
+        let data = String::from_utf8(json).map_err(serde::ser::Error::custom)?;
         let digest = sha2::Sha256::digest(data.as_bytes());
         let mut first = [0u8; 8];
         first.copy_from_slice(&digest[..8]);
         Ok(EncodedOffer {
-            id: offer.id.clone(),
-            available: offer.available,
-            name: offer.name.clone(),
             search_name: offer.name.to_lowercase(),
-            category_id: offer.category_id.clone(),
+            id: offer.id,
+            available: offer.available,
+            name: offer.name,
+            category_id: offer.category_id,
             data,
             content_hash: i64::from_le_bytes(first),
         })

@@ -258,9 +258,9 @@ impl FeedSink for PartsSink {
     }
 
     fn offer(&mut self, o: vestnik_catalog::Offer) -> Result<(), SinkError> {
-        let offer = catalog_offer(o);
-        let encoded = EncodedOffer::encode(&offer)
-            .map_err(|e| SinkError::from(format!("encoding offer {}: {e}", offer.id)))?;
+        let line = o.line;
+        let encoded = EncodedOffer::encode(catalog_offer(o))
+            .map_err(|e| SinkError::from(format!("encoding the offer at line {line}: {e}")))?;
         self.offers.push(encoded);
         self.progress.offers.fetch_add(1, Ordering::Relaxed);
         if self.offers.len() >= CHUNK {

@@ -25,7 +25,7 @@ pub fn feed_parts(parts: impl IntoIterator<Item = Result<FeedPart, String>>) -> 
 pub fn offers_part(offers: &[CatalogOffer]) -> Result<FeedPart, String> {
     offers
         .iter()
-        .map(|o| EncodedOffer::encode(o).map_err(|e| e.to_string()))
+        .map(|o| EncodedOffer::encode(o.clone()).map_err(|e| e.to_string()))
         .collect::<Result<Vec<_>, _>>()
         .map(FeedPart::Offers)
 }
