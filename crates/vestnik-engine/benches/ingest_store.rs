@@ -10,6 +10,10 @@ use vestnik_domain::ingest::{self, RawEvent};
 use vestnik_domain::{EventToStore, Timestamp};
 use vestnik_testkit::{Backend, TestDb};
 
+// The server binary runs on mimalloc; measure the allocator production uses.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn env_count(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()

@@ -3,16 +3,21 @@
 //! thread and sends every result row back over a channel; for a few hundred small statements
 //! per batch those hand-offs were most of the CPU (a perf profile of the HTTP benchmark
 //! showed the thread wake-ups on top). Here the whole batch costs one hand-off.
+//!
+//! Within the batch, per-statement work is what is left to save: a first pass settles
+//! idempotency, contacts (found together with their state) and state changes; then events,
+//! outbox rows and states go in with multi-row statements (`CHUNK` rows each).
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use vestnik_domain::{
-    ContactId, ContactState, EventToStore, Ingested, SiteId, StoreResult, Timestamp,
-};
+use vestnik_domain::{ContactId, EventToStore, Ingested, StoreResult, Timestamp};
 
 use super::SqliteStore;
 use super::bulk::sqlite_err;
 use crate::error::internal;
+use state::{PendingState, States, save_states};
+
+mod state;
 
 /// Stores a batch in one transaction; see `EventStore::ingest`.
 pub(crate) async fn ingest(
@@ -34,36 +39,62 @@ enum Fate {
     RepeatOf(usize),
 }
 
-/// The state columns in the order `load_state` reads them (as `common::events::STATE_COLUMNS`);
-/// a literal, so the per-contact lookup of the statement cache needs no formatting.
-const LOAD_STATE: &str = "SELECT viewed, cart, recycle_state_id, wishlist, last_search, \
-     last_search_found, last_category_id, last_activity_at FROM contact_state WHERE contact_id = ?1";
+/// Finds a contact by a locator together with its stored state, so a contact new to the
+/// batch costs one statement. The state columns come in the order `PendingState::read` expects (as
+/// `common::events::STATE_COLUMNS`); all NULL when the contact has no state row yet.
+macro_rules! find_contact_sql {
+    ($locator:literal) => {
+        concat!(
+            "SELECT c.id, s.viewed, s.cart, s.recycle_state_id, s.wishlist, s.last_search, \
+             s.last_search_found, s.last_category_id, s.last_activity_at \
+             FROM contacts c LEFT JOIN contact_state s ON s.contact_id = c.id \
+             WHERE c.site_id = ?1 AND c.",
+            $locator,
+            " = ?2"
+        )
+    };
+}
+
+/// The batch's statements, prepared (or taken from the connection's cache) once per batch:
+/// a cache lookup hashes the SQL text, which per event was a measurable share of the work.
+struct Statements<'c> {
+    seen_key: rusqlite::CachedStatement<'c>,
+    find_by_email: rusqlite::CachedStatement<'c>,
+    find_by_phone: rusqlite::CachedStatement<'c>,
+    insert_contact: rusqlite::CachedStatement<'c>,
+}
+
+impl<'c> Statements<'c> {
+    fn prepare(tx: &'c rusqlite::Transaction<'_>) -> rusqlite::Result<Self> {
+        Ok(Statements {
+            seen_key: tx.prepare_cached(
+                "SELECT id FROM events WHERE site_id = ?1 AND idempotency_key = ?2",
+            )?,
+            find_by_email: tx.prepare_cached(find_contact_sql!("email"))?,
+            find_by_phone: tx.prepare_cached(find_contact_sql!("phone"))?,
+            // Not `RETURNING id`: SQLite collects returned rows in a temporary b-tree, which
+            // cost more than the insert itself here.
+            insert_contact: tx.prepare_cached(
+                "INSERT INTO contacts (site_id, email, phone, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)",
+            )?,
+        })
+    }
+}
 
 fn write_batch(conn: &mut Connection, batch: &[EventToStore]) -> StoreResult<Vec<Ingested>> {
     let now = Timestamp::now().millis();
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(sqlite_err)?;
-    let mut results: Vec<Ingested> = Vec::with_capacity(batch.len());
+    let mut fates: Vec<Fate> = Vec::with_capacity(batch.len());
     let mut first_with_key: HashMap<(&str, &str), usize> = HashMap::new();
-    let mut contacts: KnownContacts = HashMap::new();
-    let mut states: HashMap<ContactId, (&SiteId, ContactState)> = HashMap::new();
+    let mut contacts: KnownContacts = HashMap::with_capacity(batch.len());
+    let mut states: States = HashMap::with_capacity(batch.len());
     let mut types: BTreeMap<(&str, &str), (bool, i64, BTreeSet<&str>)> = BTreeMap::new();
+    // The events to store, by batch index, with their contacts.
+    let mut to_store: Vec<(usize, Option<ContactId>)> = Vec::with_capacity(batch.len());
     {
-        let mut seen_key = tx
-            .prepare_cached("SELECT id FROM events WHERE site_id = ?1 AND idempotency_key = ?2")
-            .map_err(sqlite_err)?;
-        let mut insert_event = tx
-            .prepare_cached(
-                "INSERT INTO events (site_id, event_type, key_value, contact_id, params, idempotency_key, received_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )
-            .map_err(sqlite_err)?;
-        let mut insert_outbox = tx
-            .prepare_cached(
-                "INSERT INTO outbox (site_id, topic, ref_id, payload, created_at) VALUES (?1, 'event', ?2, ?3, ?4)",
-            )
-            .map_err(sqlite_err)?;
+        let mut st = Statements::prepare(&tx).map_err(sqlite_err)?;
         for (index, item) in batch.iter().enumerate() {
             let e = &item.event;
             let site = item.site_id.as_str();
@@ -71,7 +102,8 @@ fn write_batch(conn: &mut Connection, batch: &[EventToStore]) -> StoreResult<Vec
                 None => Fate::Store,
                 Some(key) => match first_with_key.get(&(site, key)) {
                     Some(&first) => Fate::RepeatOf(first),
-                    None => match seen_key
+                    None => match st
+                        .seen_key
                         .query_row(params![site, key], |r| r.get::<_, i64>(0))
                         .optional()
                         .map_err(sqlite_err)?
@@ -84,62 +116,228 @@ fn write_batch(conn: &mut Connection, batch: &[EventToStore]) -> StoreResult<Vec
                     },
                 },
             };
-            match fate {
-                Fate::Seen(event_id) => {
-                    results.push(Ingested::Duplicate { event_id });
-                    continue;
-                }
-                Fate::RepeatOf(first) => {
-                    let (Ingested::Stored { event_id, .. } | Ingested::Duplicate { event_id }) =
-                        results[first];
-                    results.push(Ingested::Duplicate { event_id });
-                    continue;
-                }
-                Fate::Store => {}
+            let is_stored = matches!(fate, Fate::Store);
+            fates.push(fate);
+            if !is_stored {
+                continue;
             }
-            let contact = resolve_contact(&tx, &mut contacts, item, now)?;
-            insert_event
-                .execute(params![
-                    site,
-                    e.event_type,
-                    e.key_value,
-                    contact.map(|c| c.0),
-                    e.params_json,
-                    e.idempotency_key,
-                    item.received_at.millis()
-                ])
-                .map_err(sqlite_err)?;
-            let event_id = tx.last_insert_rowid();
-            let payload =
-                serde_json::to_string(&crate::common::event_outbox_payload(item, contact))
-                    .map_err(|err| internal(format!("encoding an outbox payload: {err}")))?;
-            insert_outbox
-                .execute(params![site, event_id, payload, now])
-                .map_err(sqlite_err)?;
+            let contact = resolve_contact(&tx, &mut st, &mut contacts, &mut states, item, now)?;
             if let Some(contact) = contact {
-                let state = match states.entry(contact) {
-                    std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
-                    std::collections::hash_map::Entry::Vacant(v) => {
-                        v.insert((&item.site_id, load_state(&tx, contact)?))
-                    }
-                };
-                state.1.apply(&e.change, item.received_at);
+                // `resolve_contact` left the state of every contact it returns in `states`.
+                if let Some(pending) = states.get_mut(&contact) {
+                    pending.apply(&e.change, item.received_at);
+                }
             }
             let entry = types
                 .entry((site, e.event_type.as_str()))
                 .or_insert_with(|| (e.standard.is_some(), 0, BTreeSet::new()));
             entry.1 += 1;
             entry.2.extend(e.params.keys().map(String::as_str));
-            results.push(Ingested::Stored {
-                event_id,
-                contact_id: contact,
-            });
+            to_store.push((index, contact));
         }
     }
+    let event_ids = insert_events(&tx, batch, &to_store)?;
+    insert_outbox(&tx, batch, &to_store, &event_ids, now)?;
     save_states(&tx, states)?;
     register_types(&tx, types, now)?;
     tx.commit().map_err(sqlite_err)?;
+
+    let mut results: Vec<Ingested> = Vec::with_capacity(batch.len());
+    let mut stored = to_store.iter().zip(&event_ids);
+    for fate in fates {
+        let result = match fate {
+            Fate::Seen(event_id) => Ingested::Duplicate { event_id },
+            Fate::RepeatOf(first) => {
+                let (Ingested::Stored { event_id, .. } | Ingested::Duplicate { event_id }) =
+                    results[first];
+                Ingested::Duplicate { event_id }
+            }
+            Fate::Store => match stored.next() {
+                Some((&(_, contact_id), &event_id)) => Ingested::Stored {
+                    event_id,
+                    contact_id,
+                },
+                None => return Err(internal("an ingested event lost its id")),
+            },
+        };
+        results.push(result);
+    }
     Ok(results)
+}
+
+/// Rows per multi-row insert into `events`, `outbox` and `contact_state`; the remainder
+/// goes one row per statement. A statement per row cost much more than its row: each one
+/// sets up and tears down its cursors, and an AUTOINCREMENT table's also reads and writes
+/// `sqlite_sequence`.
+pub(super) const CHUNK: usize = 25;
+
+/// `INSERT INTO events` of `CHUNK` rows.
+static EVENTS_CHUNK_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let rows: Vec<String> = (0..CHUNK)
+        .map(|i| {
+            let p: Vec<String> = (1 + 7 * i..1 + 7 * (i + 1))
+                .map(|n| format!("?{n}"))
+                .collect();
+            format!("({})", p.join(", "))
+        })
+        .collect();
+    format!(
+        "INSERT INTO events (site_id, event_type, key_value, contact_id, params, idempotency_key, received_at) \
+         VALUES {}",
+        rows.join(", ")
+    )
+});
+
+/// Inserts the events to store, in batch order, and returns their ids in that order.
+fn insert_events(
+    tx: &rusqlite::Transaction<'_>,
+    batch: &[EventToStore],
+    to_store: &[(usize, Option<ContactId>)],
+) -> StoreResult<Vec<i64>> {
+    let mut ids = Vec::with_capacity(to_store.len());
+    let mut chunks = to_store.chunks_exact(CHUNK);
+    if to_store.len() >= CHUNK {
+        let mut insert = tx
+            .prepare_cached(EVENTS_CHUNK_SQL.as_str())
+            .map_err(sqlite_err)?;
+        let mut latest = tx
+            .prepare_cached("SELECT id FROM events ORDER BY id DESC LIMIT ?1")
+            .map_err(sqlite_err)?;
+        for chunk in &mut chunks {
+            for (i, &(index, contact)) in chunk.iter().enumerate() {
+                let Some(item) = batch.get(index) else {
+                    return Err(internal("an ingested event left its batch"));
+                };
+                let e = &item.event;
+                let p = 1 + 7 * i;
+                let bound = (|| {
+                    insert.raw_bind_parameter(p, item.site_id.as_str())?;
+                    insert.raw_bind_parameter(p + 1, &e.event_type)?;
+                    insert.raw_bind_parameter(p + 2, &e.key_value)?;
+                    insert.raw_bind_parameter(p + 3, contact.map(|c| c.0))?;
+                    insert.raw_bind_parameter(p + 4, &e.params_json)?;
+                    insert.raw_bind_parameter(p + 5, &e.idempotency_key)?;
+                    insert.raw_bind_parameter(p + 6, item.received_at.millis())
+                })();
+                bound.map_err(sqlite_err)?;
+            }
+            insert.raw_execute().map_err(sqlite_err)?;
+            // AUTOINCREMENT gives each new row an id above every id the table ever held, and
+            // a VALUES list is inserted in its order: the chunk's rows are the table's newest,
+            // in ascending id order. (Not `RETURNING id`: SQLite collects returned rows in a
+            // temporary b-tree, which cost several times this query.)
+            let first = ids.len();
+            let mut newest = latest.query([CHUNK as i64]).map_err(sqlite_err)?;
+            while let Some(row) = newest.next().map_err(sqlite_err)? {
+                ids.push(row.get::<_, i64>(0).map_err(sqlite_err)?);
+            }
+            drop(newest);
+            ids[first..].reverse();
+            if ids.len() - first != chunk.len() {
+                return Err(internal("a multi-row event insert lost track of its ids"));
+            }
+        }
+    }
+    let mut single = tx
+        .prepare_cached(
+            "INSERT INTO events (site_id, event_type, key_value, contact_id, params, idempotency_key, received_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )
+        .map_err(sqlite_err)?;
+    for &(index, contact) in chunks.remainder() {
+        let Some(item) = batch.get(index) else {
+            return Err(internal("an ingested event left its batch"));
+        };
+        let e = &item.event;
+        single
+            .execute(params![
+                item.site_id.as_str(),
+                e.event_type,
+                e.key_value,
+                contact.map(|c| c.0),
+                e.params_json,
+                e.idempotency_key,
+                item.received_at.millis()
+            ])
+            .map_err(sqlite_err)?;
+        ids.push(tx.last_insert_rowid());
+    }
+    Ok(ids)
+}
+
+/// `INSERT INTO outbox` of `CHUNK` rows; `?1` is the shared `created_at`.
+static OUTBOX_CHUNK_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let rows: Vec<String> = (0..CHUNK)
+        .map(|i| {
+            let p = 2 + 3 * i;
+            format!("(?{p}, 'event', ?{}, ?{}, ?1)", p + 1, p + 2)
+        })
+        .collect();
+    format!(
+        "INSERT INTO outbox (site_id, topic, ref_id, payload, created_at) VALUES {}",
+        rows.join(", ")
+    )
+});
+
+/// The stored events' outbox rows, in event order, so outbox ids follow event ids.
+fn insert_outbox(
+    tx: &rusqlite::Transaction<'_>,
+    batch: &[EventToStore],
+    to_store: &[(usize, Option<ContactId>)],
+    event_ids: &[i64],
+    now: i64,
+) -> StoreResult<()> {
+    let mut payload: Vec<u8> = Vec::with_capacity(64);
+    let mut bind = |stmt: &mut rusqlite::CachedStatement<'_>,
+                    first_param: usize,
+                    &(index, contact): &(usize, Option<ContactId>),
+                    event_id: i64|
+     -> StoreResult<()> {
+        let Some(item) = batch.get(index) else {
+            return Err(internal("an ingested event left its batch"));
+        };
+        payload.clear();
+        serde_json::to_writer(
+            &mut payload,
+            &crate::common::event_outbox_payload(item, contact),
+        )
+        .map_err(|err| internal(format!("encoding an outbox payload: {err}")))?;
+        // Bound as text, as the payload always was: a blob would read back differently.
+        let text = std::str::from_utf8(&payload)
+            .map_err(|err| internal(format!("encoding an outbox payload: {err}")))?;
+        stmt.raw_bind_parameter(first_param, item.site_id.as_str())
+            .map_err(sqlite_err)?;
+        stmt.raw_bind_parameter(first_param + 1, event_id)
+            .map_err(sqlite_err)?;
+        stmt.raw_bind_parameter(first_param + 2, text)
+            .map_err(sqlite_err)?;
+        Ok(())
+    };
+    let mut rows = to_store.iter().zip(event_ids);
+    let chunks = to_store.len() / CHUNK;
+    if chunks > 0 {
+        let mut chunk = tx
+            .prepare_cached(OUTBOX_CHUNK_SQL.as_str())
+            .map_err(sqlite_err)?;
+        for _ in 0..chunks {
+            chunk.raw_bind_parameter(1, now).map_err(sqlite_err)?;
+            for (i, (row, &event_id)) in rows.by_ref().take(CHUNK).enumerate() {
+                bind(&mut chunk, 2 + 3 * i, row, event_id)?;
+            }
+            chunk.raw_execute().map_err(sqlite_err)?;
+        }
+    }
+    let mut single = tx
+        .prepare_cached(
+            "INSERT INTO outbox (site_id, topic, ref_id, payload, created_at) VALUES (?1, 'event', ?2, ?3, ?4)",
+        )
+        .map_err(sqlite_err)?;
+    for (row, &event_id) in rows {
+        bind(&mut single, 1, row, event_id)?;
+        single.raw_bind_parameter(4, now).map_err(sqlite_err)?;
+        single.raw_execute().map_err(sqlite_err)?;
+    }
+    Ok(())
 }
 
 /// Contacts resolved so far in this batch, by (site, locator column, value).
@@ -147,10 +345,12 @@ type KnownContacts<'a> = HashMap<(&'a str, &'static str, &'a str), ContactId>;
 
 /// The contact the event's locators name (email wins over phone), created when unknown;
 /// `None` for an event without a locator. The batch holds the write lock, so a lookup that
-/// finds nothing stays true until the insert.
+/// finds nothing stays true until the insert. Leaves the contact's state in `states`.
 fn resolve_contact<'a>(
     tx: &rusqlite::Transaction<'_>,
+    st: &mut Statements<'_>,
     known: &mut KnownContacts<'a>,
+    states: &mut States<'a>,
     item: &'a EventToStore,
     now: i64,
 ) -> StoreResult<Option<ContactId>> {
@@ -167,105 +367,37 @@ fn resolve_contact<'a>(
         if let Some(id) = known.get(&(site, col, value)) {
             return Ok(Some(*id));
         }
-        let sql = if col == "email" {
-            "SELECT id FROM contacts WHERE site_id = ?1 AND email = ?2"
+        let find = if col == "email" {
+            &mut st.find_by_email
         } else {
-            "SELECT id FROM contacts WHERE site_id = ?1 AND phone = ?2"
+            &mut st.find_by_phone
         };
-        let found = tx
-            .prepare_cached(sql)
-            .and_then(|mut s| {
-                s.query_row(params![site, value], |r| r.get::<_, i64>(0))
-                    .optional()
-            })
-            .map_err(sqlite_err)?;
-        if let Some(id) = found {
-            known.insert((site, col, value), ContactId(id));
-            return Ok(Some(ContactId(id)));
-        }
-    }
-    let id: i64 = tx
-        .prepare_cached(
-            "INSERT INTO contacts (site_id, email, phone, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4) RETURNING id",
-        )
-        .and_then(|mut s| s.query_row(params![site, email, phone, now], |r| r.get(0)))
-        .map_err(sqlite_err)?;
-    for (col, value) in lookups {
-        if let Some(value) = value {
-            known.insert((site, col, value), ContactId(id));
-        }
-    }
-    Ok(Some(ContactId(id)))
-}
-
-fn json_list(text: Option<String>) -> Vec<serde_json::Value> {
-    match text.and_then(|t| serde_json::from_str(&t).ok()) {
-        Some(serde_json::Value::Array(items)) => items,
-        _ => Vec::new(),
-    }
-}
-
-fn load_state(tx: &rusqlite::Transaction<'_>, contact: ContactId) -> StoreResult<ContactState> {
-    let state = tx
-        .prepare_cached(LOAD_STATE)
-        .and_then(|mut s| {
-            s.query_row([contact.0], |r| {
-                Ok(ContactState {
-                    contact_id: Some(contact),
-                    viewed: json_list(r.get(0)?),
-                    cart: json_list(r.get(1)?),
-                    recycle_state_id: r.get(2)?,
-                    wishlist: json_list(r.get(3)?),
-                    last_search: r.get(4)?,
-                    last_search_found: r.get(5)?,
-                    last_category_id: r.get(6)?,
-                    last_activity_at: r.get::<_, Option<i64>>(7)?.map(Timestamp),
-                })
+        let found = find
+            .query_row(params![site, value], |r| {
+                Ok((ContactId(r.get(0)?), PendingState::read(r, &item.site_id)?))
             })
             .optional()
-        })
-        .map_err(sqlite_err)?;
-    Ok(state.unwrap_or(ContactState {
-        contact_id: Some(contact),
-        ..Default::default()
-    }))
-}
-
-fn save_states(
-    tx: &rusqlite::Transaction<'_>,
-    states: HashMap<ContactId, (&SiteId, ContactState)>,
-) -> StoreResult<()> {
-    let mut upsert = tx
-        .prepare_cached(
-            "INSERT INTO contact_state (contact_id, site_id, viewed, cart, recycle_state_id, wishlist, \
-                 last_search, last_search_found, last_category_id, last_activity_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
-             ON CONFLICT (contact_id) DO UPDATE SET viewed = excluded.viewed, cart = excluded.cart, \
-                 recycle_state_id = excluded.recycle_state_id, wishlist = excluded.wishlist, \
-                 last_search = excluded.last_search, last_search_found = excluded.last_search_found, \
-                 last_category_id = excluded.last_category_id, last_activity_at = excluded.last_activity_at",
-        )
-        .map_err(sqlite_err)?;
-    let encode = |items: &Vec<serde_json::Value>| {
-        serde_json::to_string(items).map_err(|e| internal(format!("encoding contact state: {e}")))
-    };
-    for (contact, (site, state)) in states {
-        upsert
-            .execute(params![
-                contact.0,
-                site.as_str(),
-                encode(&state.viewed)?,
-                encode(&state.cart)?,
-                state.recycle_state_id,
-                encode(&state.wishlist)?,
-                state.last_search,
-                state.last_search_found,
-                state.last_category_id,
-                state.last_activity_at.map(Timestamp::millis),
-            ])
             .map_err(sqlite_err)?;
+        if let Some((id, state)) = found {
+            known.insert((site, col, value), id);
+            // Found earlier in the batch by its other locator: that state has the batch's
+            // changes, the stored one does not.
+            states.entry(id).or_insert(state);
+            return Ok(Some(id));
+        }
     }
-    Ok(())
+    st.insert_contact
+        .execute(params![site, email, phone, now])
+        .map_err(sqlite_err)?;
+    let id = ContactId(tx.last_insert_rowid());
+    for (col, value) in lookups {
+        if let Some(value) = value {
+            known.insert((site, col, value), id);
+        }
+    }
+    // Contact ids are never reused (AUTOINCREMENT), so a new contact has no stored state.
+    states.insert(id, PendingState::new(&item.site_id));
+    Ok(Some(id))
 }
 
 /// Merges the batch's counts and param names into the event type registry.
@@ -307,3 +439,6 @@ fn register_types(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

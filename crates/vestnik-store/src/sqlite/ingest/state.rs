@@ -1,0 +1,181 @@
+//! A contact's state while a batch changes it, and writing it back.
+
+use std::collections::HashMap;
+use vestnik_domain::ingest::StateChange;
+use vestnik_domain::{ContactId, ContactState, SiteId, StoreResult, Timestamp};
+
+use super::CHUNK;
+use crate::error::internal;
+use crate::sqlite::bulk::sqlite_err;
+
+/// The state of every contact the batch touched, as its events leave it.
+pub(super) type States<'a> = HashMap<ContactId, PendingState<'a>>;
+
+/// A contact's state during a batch. Its JSON lists stay as the stored text until an event
+/// needs them decoded, and that text is written back as it was: most events change one list
+/// or none, so the others need no decoding and re-encoding.
+pub(super) struct PendingState<'a> {
+    site: &'a SiteId,
+    /// The lists held in `stored` are empty here.
+    state: ContactState,
+    /// The stored text of `viewed`, `cart` and `wishlist`, until decoded into `state`.
+    stored: [Option<String>; 3],
+}
+
+const VIEWED: usize = 0;
+const CART: usize = 1;
+const WISHLIST: usize = 2;
+
+impl<'a> PendingState<'a> {
+    pub(super) fn new(site: &'a SiteId) -> Self {
+        PendingState {
+            site,
+            state: ContactState::default(),
+            stored: [None, None, None],
+        }
+    }
+
+    /// Reads columns 1..=8 of a `find_contact_sql!` row; NULLs (no state row) read as the
+    /// empty state.
+    pub(super) fn read(r: &rusqlite::Row<'_>, site: &'a SiteId) -> rusqlite::Result<Self> {
+        Ok(PendingState {
+            site,
+            state: ContactState {
+                contact_id: None,
+                viewed: Vec::new(),
+                cart: Vec::new(),
+                recycle_state_id: r.get(3)?,
+                wishlist: Vec::new(),
+                last_search: r.get(5)?,
+                last_search_found: r.get(6)?,
+                last_category_id: r.get(7)?,
+                last_activity_at: r.get::<_, Option<i64>>(8)?.map(Timestamp),
+            },
+            stored: [r.get(1)?, r.get(2)?, r.get(4)?],
+        })
+    }
+
+    pub(super) fn apply(&mut self, change: &StateChange, at: Timestamp) {
+        // Exhaustive on purpose: a new kind of change must say which list it reads.
+        match change {
+            StateChange::Viewed(_) => self.decode(VIEWED),
+            StateChange::Wishlist(_) => self.decode(WISHLIST),
+            // Replaced whole: the old cart is never read.
+            StateChange::Cart { .. } => self.stored[CART] = None,
+            StateChange::None | StateChange::Category(_) | StateChange::Search { .. } => {}
+        }
+        self.state.apply(change, at);
+    }
+
+    fn decode(&mut self, list: usize) {
+        if let Some(text) = self.stored[list].take() {
+            let items = json_list(&text);
+            match list {
+                VIEWED => self.state.viewed = items,
+                CART => self.state.cart = items,
+                _ => self.state.wishlist = items,
+            }
+        }
+    }
+
+    /// The list's text as it is to be stored.
+    fn list_text(&self, list: usize) -> StoreResult<std::borrow::Cow<'_, str>> {
+        if let Some(text) = &self.stored[list] {
+            return Ok(text.as_str().into());
+        }
+        let items = match list {
+            VIEWED => &self.state.viewed,
+            CART => &self.state.cart,
+            _ => &self.state.wishlist,
+        };
+        serde_json::to_string(items)
+            .map(Into::into)
+            .map_err(|e| internal(format!("encoding contact state: {e}")))
+    }
+}
+
+fn json_list(text: &str) -> Vec<serde_json::Value> {
+    match serde_json::from_str(text) {
+        Ok(serde_json::Value::Array(items)) => items,
+        _ => Vec::new(),
+    }
+}
+
+/// `INSERT INTO contact_state` of `rows` rows, each replacing the contact's stored state.
+fn upsert_states_sql(rows: usize) -> String {
+    let values: Vec<String> = (0..rows)
+        .map(|i| {
+            let p: Vec<String> = (1 + 10 * i..1 + 10 * (i + 1))
+                .map(|n| format!("?{n}"))
+                .collect();
+            format!("({})", p.join(", "))
+        })
+        .collect();
+    format!(
+        "INSERT INTO contact_state (contact_id, site_id, viewed, cart, recycle_state_id, wishlist, \
+             last_search, last_search_found, last_category_id, last_activity_at) \
+         VALUES {} \
+         ON CONFLICT (contact_id) DO UPDATE SET viewed = excluded.viewed, cart = excluded.cart, \
+             recycle_state_id = excluded.recycle_state_id, wishlist = excluded.wishlist, \
+             last_search = excluded.last_search, last_search_found = excluded.last_search_found, \
+             last_category_id = excluded.last_category_id, last_activity_at = excluded.last_activity_at",
+        values.join(", ")
+    )
+}
+
+static UPSERT_STATES_CHUNK_SQL: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| upsert_states_sql(CHUNK));
+static UPSERT_STATE_SQL: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| upsert_states_sql(1));
+
+/// Writes the batch's states back, `CHUNK` contacts per statement (as `insert_events`).
+pub(super) fn save_states(tx: &rusqlite::Transaction<'_>, states: States<'_>) -> StoreResult<()> {
+    let bind = |stmt: &mut rusqlite::CachedStatement<'_>,
+                first_param: usize,
+                contact: ContactId,
+                pending: &PendingState<'_>|
+     -> StoreResult<()> {
+        let state = &pending.state;
+        let (viewed, cart, wishlist) = (
+            pending.list_text(VIEWED)?,
+            pending.list_text(CART)?,
+            pending.list_text(WISHLIST)?,
+        );
+        // In the column order of `upsert_states_sql`.
+        let p = first_param;
+        let bound = (|| {
+            stmt.raw_bind_parameter(p, contact.0)?;
+            stmt.raw_bind_parameter(p + 1, pending.site.as_str())?;
+            stmt.raw_bind_parameter(p + 2, &viewed)?;
+            stmt.raw_bind_parameter(p + 3, &cart)?;
+            stmt.raw_bind_parameter(p + 4, &state.recycle_state_id)?;
+            stmt.raw_bind_parameter(p + 5, &wishlist)?;
+            stmt.raw_bind_parameter(p + 6, &state.last_search)?;
+            stmt.raw_bind_parameter(p + 7, state.last_search_found)?;
+            stmt.raw_bind_parameter(p + 8, &state.last_category_id)?;
+            stmt.raw_bind_parameter(p + 9, state.last_activity_at.map(Timestamp::millis))
+        })();
+        bound.map_err(sqlite_err)
+    };
+    let states: Vec<(ContactId, PendingState<'_>)> = states.into_iter().collect();
+    let mut chunks = states.chunks_exact(CHUNK);
+    if states.len() >= CHUNK {
+        let mut upsert = tx
+            .prepare_cached(UPSERT_STATES_CHUNK_SQL.as_str())
+            .map_err(sqlite_err)?;
+        for chunk in &mut chunks {
+            for (i, (contact, pending)) in chunk.iter().enumerate() {
+                bind(&mut upsert, 1 + 10 * i, *contact, pending)?;
+            }
+            upsert.raw_execute().map_err(sqlite_err)?;
+        }
+    }
+    let mut upsert = tx
+        .prepare_cached(UPSERT_STATE_SQL.as_str())
+        .map_err(sqlite_err)?;
+    for (contact, pending) in chunks.remainder() {
+        bind(&mut upsert, 1, *contact, pending)?;
+        upsert.raw_execute().map_err(sqlite_err)?;
+    }
+    Ok(())
+}

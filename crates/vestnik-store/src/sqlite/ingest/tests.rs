@@ -1,0 +1,197 @@
+//! The batch writer's bookkeeping on batches long enough for its multi-row statements: every
+//! answer, event row, outbox row and contact state matches the event it came from.
+
+use serde_json::{Value, json};
+use vestnik_domain::ingest::{self, RawEvent};
+use vestnik_domain::store::{EventStore, SiteStore};
+use vestnik_domain::{EventToStore, Ingested, SiteId, Timestamp};
+
+use crate::sqlite::{SqliteDurability, SqliteStore};
+
+fn event(site: &SiteId, body: Value, at: i64) -> EventToStore {
+    let raw: RawEvent = serde_json::from_value(body).expect("a raw event");
+    EventToStore {
+        site_id: site.clone(),
+        event: ingest::validate(raw, None).expect("a valid event"),
+        received_at: Timestamp(at),
+    }
+}
+
+fn viewed(
+    site: &SiteId,
+    email: &str,
+    product: &str,
+    event_id: Option<&str>,
+    at: i64,
+) -> EventToStore {
+    let mut body = json!({
+        "eventTypeKey": "productViewed",
+        "params": [
+            {"name": "email", "value": email},
+            {"name": "product", "value": json!({"productId": product, "price": 5}).to_string()}
+        ]
+    });
+    if let Some(id) = event_id {
+        body["eventId"] = json!(id);
+    }
+    event(site, body, at)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_batches_answer_store_and_announce_every_event_as_itself() {
+    let dir = tempfile::tempdir().expect("a temp directory");
+    let path = dir.path().join("vestnik.db");
+    let store = SqliteStore::open(&path, SqliteDurability::Normal)
+        .await
+        .expect("the store opens");
+    let site = store.create_site("Shop").await.expect("a site").0.id;
+    let at = 1_700_000_000_000;
+
+    // Before: a cart and a view for buyer@, and a key already used.
+    let cart = event(
+        &site,
+        json!({
+            "eventTypeKey": "cartUpdated",
+            "params": [
+                {"name": "email", "value": "buyer@shop.ru"},
+                {"name": "products", "value": json!([{"productId": "C1", "quantity": 2, "price": 9}]).to_string()},
+                {"name": "recycleStateId", "value": "r-1"}
+            ]
+        }),
+        at,
+    );
+    let first = store
+        .ingest(vec![
+            cart,
+            viewed(&site, "buyer@shop.ru", "P0", None, at + 1),
+            viewed(&site, "early@shop.ru", "P9", Some("k-old"), at + 2),
+        ])
+        .await
+        .expect("the first batch");
+    let Ingested::Stored {
+        event_id: old_id, ..
+    } = first[2]
+    else {
+        panic!("the keyed event is stored: {first:?}");
+    };
+
+    // 130 events: two chunks and a remainder, with repeats, known and new contacts, an event
+    // without a contact, a key stored before and a key repeated within the batch.
+    let mut batch = Vec::new();
+    for i in 0..130 {
+        let at = at + 10 + i as i64;
+        batch.push(match i {
+            7 => viewed(&site, "early@shop.ru", "P9", Some("k-old"), at),
+            20 | 90 => viewed(&site, "twice@shop.ru", "P2", Some("k-new"), at),
+            64 => event(
+                &site,
+                json!({"eventTypeKey": "signup", "keyValue": "anon-1", "params": [{"name": "plan", "value": "pro"}]}),
+                at,
+            ),
+            _ if i % 3 == 0 => viewed(&site, "buyer@shop.ru", &format!("P{}", i % 4), None, at),
+            _ => viewed(&site, &format!("u{}@shop.ru", i % 80), &format!("P{i}"), None, at),
+        });
+    }
+    let results = store.ingest(batch.clone()).await.expect("the long batch");
+    assert_eq!(results.len(), batch.len());
+    assert!(matches!(results[7], Ingested::Duplicate { event_id } if event_id == old_id));
+    let Ingested::Stored {
+        event_id: keyed, ..
+    } = results[20]
+    else {
+        panic!("the first use of a new key is stored");
+    };
+    assert!(matches!(results[90], Ingested::Duplicate { event_id } if event_id == keyed));
+    assert!(matches!(
+        results[64],
+        Ingested::Stored {
+            contact_id: None,
+            ..
+        }
+    ));
+
+    let conn = rusqlite::Connection::open(&path).expect("the database opens");
+    let mut stored = Vec::new();
+    for (item, result) in batch.iter().zip(&results) {
+        if let Ingested::Stored {
+            event_id,
+            contact_id,
+        } = *result
+        {
+            let (key_value, received_at, contact): (String, i64, Option<i64>) = conn
+                .query_row(
+                    "SELECT key_value, received_at, contact_id FROM events WHERE id = ?1",
+                    [event_id],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .expect("the answered id is the event's row");
+            assert_eq!(
+                (key_value.as_str(), received_at, contact),
+                (
+                    item.event.key_value.as_str(),
+                    item.received_at.millis(),
+                    contact_id.map(|c| c.0)
+                ),
+                "event {event_id}"
+            );
+            stored.push((event_id, contact_id));
+        }
+    }
+    assert_eq!(stored.len(), 128);
+    assert!(
+        stored.windows(2).all(|w| w[0].0 < w[1].0),
+        "ids follow the batch order"
+    );
+
+    let outbox = store.pending_outbox(&site, 1000).await.expect("the outbox");
+    let announced: Vec<(i64, Value)> = outbox
+        .iter()
+        .filter(|row| row.ref_id > old_id)
+        .map(|row| (row.ref_id, row.payload.clone()))
+        .collect();
+    let expected: Vec<(i64, Value)> = stored
+        .iter()
+        .zip(
+            batch
+                .iter()
+                .zip(&results)
+                .filter(|(_, r)| matches!(r, Ingested::Stored { .. })),
+        )
+        .map(|(&(id, contact), (item, _))| {
+            (
+                id,
+                json!({"event_type": item.event.event_type, "contact_id": contact.map(|c| c.0)}),
+            )
+        })
+        .collect();
+    assert_eq!(
+        announced, expected,
+        "one outbox row per stored event, in event order"
+    );
+
+    // buyer@: the batch's views in front of the earlier one, the untouched cart kept.
+    let Ingested::Stored {
+        contact_id: Some(buyer),
+        ..
+    } = results[0]
+    else {
+        panic!("buyer@ is a contact");
+    };
+    let state = store.contact_state(&site, buyer).await.expect("a state");
+    let ids: Vec<&str> = state
+        .viewed
+        .iter()
+        .filter_map(|v| v["productId"].as_str())
+        .collect();
+    assert_eq!(ids, ["P1", "P2", "P3", "P0"]);
+    assert_eq!(
+        state.viewed[0]["viewed_at"],
+        json!(Timestamp(at + 10 + 129).to_rfc3339())
+    );
+    assert_eq!(
+        state.cart,
+        vec![json!({"productId": "C1", "quantity": 2, "price": 9})]
+    );
+    assert_eq!(state.recycle_state_id.as_deref(), Some("r-1"));
+    assert_eq!(state.last_activity_at, Some(Timestamp(at + 10 + 129)));
+}
