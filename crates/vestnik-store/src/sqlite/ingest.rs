@@ -173,20 +173,25 @@ pub(super) const CHUNK: usize = 25;
 
 /// `INSERT INTO events` of `CHUNK` rows.
 static EVENTS_CHUNK_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    let rows: Vec<String> = (0..CHUNK)
-        .map(|i| {
-            let p: Vec<String> = (1 + 7 * i..1 + 7 * (i + 1))
-                .map(|n| format!("?{n}"))
-                .collect();
-            format!("({})", p.join(", "))
-        })
-        .collect();
     format!(
         "INSERT INTO events (site_id, event_type, key_value, contact_id, params, idempotency_key, received_at) \
          VALUES {}",
-        rows.join(", ")
+        placeholder_rows(CHUNK, 7)
     )
 });
+
+/// `(?1, …, ?columns), (?columns+1, …)`: `rows` rows of numbered placeholders for a VALUES list.
+pub(super) fn placeholder_rows(rows: usize, columns: usize) -> String {
+    (0..rows)
+        .map(|i| {
+            let row: Vec<String> = (1 + columns * i..1 + columns * (i + 1))
+                .map(|n| format!("?{n}"))
+                .collect();
+            format!("({})", row.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 /// Inserts the events to store, in batch order, and returns their ids in that order.
 fn insert_events(

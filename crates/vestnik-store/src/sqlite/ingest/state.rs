@@ -103,14 +103,7 @@ fn json_list(text: &str) -> Vec<serde_json::Value> {
 
 /// `INSERT INTO contact_state` of `rows` rows, each replacing the contact's stored state.
 fn upsert_states_sql(rows: usize) -> String {
-    let values: Vec<String> = (0..rows)
-        .map(|i| {
-            let p: Vec<String> = (1 + 10 * i..1 + 10 * (i + 1))
-                .map(|n| format!("?{n}"))
-                .collect();
-            format!("({})", p.join(", "))
-        })
-        .collect();
+    let values = super::placeholder_rows(rows, 10);
     format!(
         "INSERT INTO contact_state (contact_id, site_id, viewed, cart, recycle_state_id, wishlist, \
              last_search, last_search_found, last_category_id, last_activity_at) \
@@ -119,7 +112,7 @@ fn upsert_states_sql(rows: usize) -> String {
              recycle_state_id = excluded.recycle_state_id, wishlist = excluded.wishlist, \
              last_search = excluded.last_search, last_search_found = excluded.last_search_found, \
              last_category_id = excluded.last_category_id, last_activity_at = excluded.last_activity_at",
-        values.join(", ")
+        values
     )
 }
 
