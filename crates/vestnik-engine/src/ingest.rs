@@ -1,15 +1,17 @@
 //! The group-commit event writer (HARD-PARTS §1): many requests, one transaction.
 //!
-//! Handlers validate an event and `submit` it; a single writer task takes everything queued
-//! at that moment (up to `max_batch`), stores it with one `EventStore::ingest` call — one
-//! transaction, one commit — and only then answers each submitter. So a 2xx always means
-//! "committed", and under load the fsync cost is shared by the whole batch: while one batch
-//! commits, the next one queues up. A full queue is refused at once (`Overloaded`, which the
+//! Handlers validate an event and `submit` it; a single writer takes everything queued at
+//! that moment (up to `max_batch`), stores it in one transaction — one commit — and only then
+//! answers each submitter. The writer is a thread of its own when the store can write on the
+//! calling thread (`EventStore::blocking_ingester`, SQLite), else a task calling
+//! `EventStore::ingest`. So a 2xx always means "committed", and under load the commit's cost
+//! is shared by the whole batch: while one batch commits, the next one queues up. A full queue is refused at once (`Overloaded`, which the
 //! API turns into 503 + Retry-After) instead of growing memory without bound.
 
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
-use vestnik_domain::{EventToStore, Ingested, Store};
+use vestnik_domain::store::BlockingIngester;
+use vestnik_domain::{EventToStore, Ingested, Store, StoreResult};
 
 #[derive(Debug, Clone)]
 pub struct EventWriterConfig {
@@ -38,9 +40,11 @@ pub enum IngestError {
     Stopped,
 }
 
+type Reply = oneshot::Sender<Result<Ingested, IngestError>>;
+
 struct Pending {
     item: EventToStore,
-    reply: oneshot::Sender<Result<Ingested, IngestError>>,
+    reply: Reply,
 }
 
 /// The submitting side; cheap to clone. The writer task ends after the last clone is dropped
@@ -51,10 +55,38 @@ pub struct EventWriter {
 }
 
 impl EventWriter {
-    /// Spawns the writer task on the current tokio runtime.
+    /// Starts the writer: on a thread of its own when the store can write on the calling
+    /// thread (SQLite), else as a task on the current tokio runtime.
     pub fn start(store: Arc<dyn Store>, config: EventWriterConfig) -> Self {
         let (queue, rx) = mpsc::channel(config.queue.max(1));
-        tokio::spawn(write_batches(store, rx, config.max_batch.max(1)));
+        let max_batch = config.max_batch.max(1);
+        match store.blocking_ingester() {
+            Some(ingester) => {
+                // The thread owns the receiver; if it cannot start, nothing was moved yet
+                // that the task could not take instead.
+                let (handoff, rx_slot) =
+                    std::sync::mpsc::sync_channel::<mpsc::Receiver<Pending>>(1);
+                let spawned = std::thread::Builder::new()
+                    .name("vestnik-ingest".into())
+                    .spawn(move || {
+                        if let Ok(rx) = rx_slot.recv() {
+                            write_batches_on_thread(ingester, rx, max_batch);
+                        }
+                    });
+                match spawned {
+                    Ok(_) => {
+                        let _ = handoff.send(rx);
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "no thread for the event writer; writing from a task");
+                        tokio::spawn(write_batches(store, rx, max_batch));
+                    }
+                }
+            }
+            None => {
+                tokio::spawn(write_batches(store, rx, max_batch));
+            }
+        }
         EventWriter { queue }
     }
 
@@ -96,32 +128,62 @@ impl EventWriter {
     }
 }
 
+/// Takes what is queued behind `first`, up to `max_batch` in all, and splits it into the
+/// events to store and the submitters to answer.
+fn take_batch(
+    first: Pending,
+    rx: &mut mpsc::Receiver<Pending>,
+    max_batch: usize,
+) -> (Vec<EventToStore>, Vec<Reply>) {
+    let mut items = Vec::with_capacity(max_batch.min(rx.len() + 1));
+    let mut replies = Vec::with_capacity(items.capacity());
+    let mut next = Some(first);
+    while let Some(p) = next {
+        items.push(p.item);
+        replies.push(p.reply);
+        next = if items.len() < max_batch {
+            rx.try_recv().ok()
+        } else {
+            None
+        };
+    }
+    (items, replies)
+}
+
+/// Answers every submitter of a batch: each its own result, or all the same failure.
+fn answer(replies: Vec<Reply>, outcome: StoreResult<Vec<Ingested>>) {
+    match outcome {
+        Ok(results) => {
+            for (reply, result) in replies.into_iter().zip(results) {
+                let _ = reply.send(Ok(result));
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, events = replies.len(), "storing a batch of events failed");
+            let message = e.to_string();
+            for reply in replies {
+                let _ = reply.send(Err(IngestError::Store(message.clone())));
+            }
+        }
+    }
+}
+
 async fn write_batches(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Pending>, max_batch: usize) {
-    let mut batch: Vec<Pending> = Vec::with_capacity(max_batch);
     while let Some(first) = rx.recv().await {
-        batch.push(first);
-        while batch.len() < max_batch {
-            match rx.try_recv() {
-                Ok(next) => batch.push(next),
-                Err(_) => break,
-            }
-        }
-        let (items, replies): (Vec<EventToStore>, Vec<_>) =
-            batch.drain(..).map(|p| (p.item, p.reply)).unzip();
-        let count = items.len();
-        match store.ingest(items).await {
-            Ok(results) => {
-                for (reply, result) in replies.into_iter().zip(results) {
-                    let _ = reply.send(Ok(result));
-                }
-            }
-            Err(e) => {
-                tracing::error!(error = %e, events = count, "storing a batch of events failed");
-                let message = e.to_string();
-                for reply in replies {
-                    let _ = reply.send(Err(IngestError::Store(message.clone())));
-                }
-            }
-        }
+        let (items, replies) = take_batch(first, &mut rx, max_batch);
+        answer(replies, store.ingest(items).await);
+    }
+}
+
+/// The writer on its own thread: it sleeps in `blocking_recv` while the queue is empty and
+/// is never queued behind request handlers on the runtime.
+fn write_batches_on_thread(
+    mut ingester: Box<dyn BlockingIngester>,
+    mut rx: mpsc::Receiver<Pending>,
+    max_batch: usize,
+) {
+    while let Some(first) = rx.blocking_recv() {
+        let (items, replies) = take_batch(first, &mut rx, max_batch);
+        answer(replies, ingester.ingest(items));
     }
 }

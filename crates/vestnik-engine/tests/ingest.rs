@@ -134,3 +134,55 @@ async fn a_full_queue_refuses_instead_of_growing() {
         stored
     );
 }
+
+/// On SQLite the writer runs on a thread of its own beside the store's other writes (sqlx's
+/// writer connection): they take turns on the write lock instead of failing on a busy
+/// database, and the thread stops once the last handle is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_writer_thread_takes_turns_with_other_writes() {
+    let db = TestDb::sqlite().await;
+    let store = db.store();
+    assert!(
+        store.blocking_ingester().is_some(),
+        "SQLite ingests on the writer's own thread"
+    );
+    let site = store.create_site("Shop").await.unwrap().0.id;
+    let writer = EventWriter::start(store.clone(), EventWriterConfig::default());
+    let other_writes = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            for n in 0..50 {
+                store.create_site(&format!("Other {n}")).await.unwrap();
+            }
+        })
+    };
+    let mut submitters = Vec::new();
+    for t in 0..10 {
+        let writer = writer.clone();
+        let site = site.clone();
+        submitters.push(tokio::spawn(async move {
+            for i in 0..100 {
+                // Even numbers only: each its own event id, so nothing is a duplicate.
+                let outcome = writer.submit(event(&site, (t * 100 + i) * 2)).await;
+                assert!(
+                    matches!(outcome, Ok(Ingested::Stored { .. })),
+                    "{outcome:?}"
+                );
+            }
+        }));
+    }
+    for s in submitters {
+        s.await.unwrap();
+    }
+    other_writes.await.unwrap();
+    assert_eq!(store.pending_outbox(&site, 5000).await.unwrap().len(), 1000);
+
+    drop(writer);
+    // With every handle gone the thread ends; a new writer on the same store works.
+    let writer = EventWriter::start(store.clone(), EventWriterConfig::default());
+    let outcome = writer.submit(event(&site, 100_001)).await;
+    assert!(
+        matches!(outcome, Ok(Ingested::Stored { .. })),
+        "{outcome:?}"
+    );
+}

@@ -17,11 +17,27 @@ pub trait EventStore: Send + Sync {
     /// outbox row for automation. Either every event of the batch is committed or none is.
     async fn ingest(&self, batch: Vec<EventToStore>) -> StoreResult<Vec<Ingested>>;
 
+    /// For a backend whose writes run in this process one at a time (SQLite): a handle that
+    /// stores batches on the calling thread, so the group-commit writer can run on a thread of
+    /// its own. Through `ingest` every batch costs a hop onto a blocking thread and back onto
+    /// the async runtime, where the writer then queues behind request handlers; under load
+    /// that hand-off took longer than writing a small batch. `None`: call `ingest`.
+    fn blocking_ingester(&self) -> Option<Box<dyn BlockingIngester>> {
+        None
+    }
+
     /// The site's event types, standard and custom, with the params seen.
     async fn event_types(&self, site: &SiteId) -> StoreResult<Vec<EventTypeInfo>>;
 
     /// Outbox rows not yet consumed, oldest first (for tests and the automation consumer).
     async fn pending_outbox(&self, site: &SiteId, limit: u32) -> StoreResult<Vec<OutboxRow>>;
+}
+
+/// Stores event batches synchronously; see `EventStore::blocking_ingester`.
+pub trait BlockingIngester: Send {
+    /// As `EventStore::ingest`, blocking the calling thread until the batch is committed (or
+    /// not at all). Call it from a thread of its own, never from an async task.
+    fn ingest(&mut self, batch: Vec<EventToStore>) -> StoreResult<Vec<Ingested>>;
 }
 
 /// A fact waiting for automation.

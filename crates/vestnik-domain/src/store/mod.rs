@@ -21,7 +21,7 @@ pub use audit::{AuditEntry, AuditRecord, AuditStore};
 pub use campaign::CampaignStore;
 pub use catalog::{CatalogStore, FeedParts};
 pub use delivery::DeliveryStore;
-pub use events::{EventStore, OutboxRow};
+pub use events::{BlockingIngester, EventStore, OutboxRow};
 pub use mail_settings::MailSettingsStore;
 pub use orders::OrderStore;
 pub use promo::PromoStore;

@@ -63,6 +63,10 @@ macro_rules! impl_event_store {
                 super::ingest::ingest(self, batch).await
             }
 
+            fn blocking_ingester(&self) -> Option<Box<dyn vestnik_domain::store::BlockingIngester>> {
+                super::ingest::blocking_ingester(self)
+            }
+
             async fn event_types(&self, site: &SiteId) -> StoreResult<Vec<EventTypeInfo>> {
                 let rows = sqlx::query(
                     "SELECT key, is_standard, params, event_count, first_seen_at, last_seen_at \

@@ -423,3 +423,11 @@ pub(crate) async fn ingest(
     }
     Ok(resolved)
 }
+
+/// None: sqlx's PostgreSQL driver is asynchronous, and several writers may run at once on
+/// the server, so the group-commit writer stays an async task here.
+pub(crate) fn blocking_ingester(
+    _: &PostgresStore,
+) -> Option<Box<dyn vestnik_domain::store::BlockingIngester>> {
+    None
+}

@@ -16,6 +16,12 @@ use vestnik_domain::{StoreError, StoreResult};
 use super::{BUSY_TIMEOUT, SqliteDurability, SqliteStore};
 use crate::error::internal;
 
+/// The bulk connection's page cache, in KiB. SQLite's default (2 MiB) holds a small part of
+/// the pages event batches touch (contact states, the events' contact index) and a large
+/// transaction (a catalog import) spills and rewrites the same index pages again and again.
+/// 32 MiB keeps the hot part in memory within the catalog importer's memory budget.
+pub(crate) const BULK_CACHE_KIB: i64 = 32 * 1024;
+
 /// Shared by the store's clones.
 #[derive(Clone)]
 pub(crate) struct BulkConnection(Arc<Mutex<Connection>>);
@@ -30,11 +36,24 @@ impl BulkConnection {
             SqliteDurability::Full => "FULL",
         };
         conn.execute_batch(&format!(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous}; PRAGMA foreign_keys = ON;"
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous}; PRAGMA foreign_keys = ON; PRAGMA cache_size = -{BULK_CACHE_KIB}; PRAGMA wal_autocheckpoint = 0;"
         ))
         .map_err(sqlite_err)?;
         conn.set_prepared_statement_cache_capacity(32);
         Ok(BulkConnection(Arc::new(Mutex::new(conn))))
+    }
+
+    /// Runs `work` on the connection, blocking the calling thread. The caller holds the
+    /// store's write lock.
+    pub(crate) fn with<T>(
+        &self,
+        work: impl FnOnce(&mut Connection) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        let mut conn = self
+            .0
+            .lock()
+            .map_err(|_| internal("the bulk connection was poisoned by a panic"))?;
+        work(&mut conn)
     }
 }
 
@@ -52,15 +71,9 @@ impl SqliteStore {
             .await
             .map_err(crate::error::map_err("write lock"))?;
         let conn = self.bulk_connection().clone();
-        let result = tokio::task::spawn_blocking(move || {
-            let mut conn = conn
-                .0
-                .lock()
-                .map_err(|_| internal("the bulk connection was poisoned by a panic"))?;
-            work(&mut conn)
-        })
-        .await
-        .map_err(|e| internal(format!("a bulk write failed: {e}")))?;
+        let result = tokio::task::spawn_blocking(move || conn.with(work))
+            .await
+            .map_err(|e| internal(format!("a bulk write failed: {e}")))?;
         drop(writer);
         result
     }

@@ -16,13 +16,6 @@ use super::bulk::sqlite_err;
 use crate::common::catalog::check_running;
 use crate::error::internal;
 
-/// Page cache for the import, in KiB. SQLite's default (2 MiB) makes a large transaction
-/// spill and rewrite the same index pages again and again; this keeps the hot part of the
-/// offers' indexes in memory while staying well inside the importer's memory budget.
-const IMPORT_CACHE_KIB: i64 = 32 * 1024;
-/// SQLite's default page cache, restored after an import.
-const DEFAULT_CACHE_KIB: i64 = 2_000;
-
 const UPSERT_OFFER: &str = "INSERT INTO offers (site_id, offer_id, available, name, search_name, category_id, \
          data, content_hash, import_id, first_seen_at, updated_at) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10) \
@@ -47,48 +40,21 @@ pub(crate) async fn import_catalog(
     let runtime = tokio::runtime::Handle::current();
     let outcome = store
         .bulk(move |conn| {
-            conn.execute_batch(&format!(
-                "PRAGMA cache_size = -{IMPORT_CACHE_KIB}; PRAGMA wal_autocheckpoint = 0;"
-            ))
-            .map_err(sqlite_err)?;
             let outcome = write_import(conn, &runtime, &site, import, parts.as_mut());
             // The connection lives on; the seen-ids table and the import's settings must not.
             let reset = conn
-                .execute_batch(&format!(
-                    "DROP TABLE IF EXISTS temp.catalog_import_seen; \
-                     PRAGMA cache_size = -{DEFAULT_CACHE_KIB}; PRAGMA wal_autocheckpoint = 1000;"
-                ))
+                .execute_batch("DROP TABLE IF EXISTS temp.catalog_import_seen;")
                 .map_err(sqlite_err);
             let outcome = outcome?;
             reset?;
             Ok(outcome)
         })
         .await?;
-    if outcome.is_ok() {
-        checkpoint_in_background(store);
-    }
+    // The import's pages are copied into the database file by the checkpoint thread, off
+    // the write lock (about 3 s per million offers, which SQLite's automatic checkpoint used
+    // to do inside the commit while every other write waited).
+    store.checkpointer().nudge();
     Ok(outcome)
-}
-
-/// Copies the import's pages from the WAL into the database file, on a read connection and
-/// off the write lock. Left to SQLite's automatic checkpoint, that copy (about 3 s per
-/// million offers here) would run inside the import's commit while every other write of this
-/// process waits for it. A later commit elsewhere may get to it first, which is only slower.
-fn checkpoint_in_background(store: &SqliteStore) {
-    let reads = store.reads().clone();
-    tokio::spawn(async move {
-        let started = std::time::Instant::now();
-        match sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-            .execute(&reads)
-            .await
-        {
-            Ok(_) => tracing::debug!(
-                seconds = started.elapsed().as_secs_f64(),
-                "checkpointed a catalog import"
-            ),
-            Err(e) => tracing::warn!(error = %e, "checkpointing a catalog import failed"),
-        }
-    });
 }
 
 fn write_import(

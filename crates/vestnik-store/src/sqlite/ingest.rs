@@ -10,6 +10,7 @@
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use vestnik_domain::store::BlockingIngester;
 use vestnik_domain::{ContactId, EventToStore, Ingested, StoreResult, Timestamp};
 
 use super::SqliteStore;
@@ -28,6 +29,44 @@ pub(crate) async fn ingest(
         return Ok(Vec::new());
     }
     store.bulk(move |conn| write_batch(conn, &batch)).await
+}
+
+/// The group-commit writer's handle when it runs on a thread of its own (see
+/// `EventStore::blocking_ingester`); `None` outside a tokio runtime, which the write lock
+/// (sqlx's single writer connection) needs.
+pub(crate) fn blocking_ingester(store: &SqliteStore) -> Option<Box<dyn BlockingIngester>> {
+    let runtime = tokio::runtime::Handle::try_current().ok()?;
+    Some(Box::new(ThreadIngester {
+        store: store.clone(),
+        runtime,
+    }))
+}
+
+struct ThreadIngester {
+    store: SqliteStore,
+    runtime: tokio::runtime::Handle,
+}
+
+impl BlockingIngester for ThreadIngester {
+    fn ingest(&mut self, batch: Vec<EventToStore>) -> StoreResult<Vec<Ingested>> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Inside the runtime's context: sqlx hands a pool connection back by spawning a task.
+        let _context = self.runtime.enter();
+        // The same write lock `SqliteStore::bulk` takes, so this process's writes still go
+        // one at a time instead of meeting in SQLite's busy-wait.
+        let writer = self
+            .runtime
+            .block_on(self.store.writes().acquire())
+            .map_err(crate::error::map_err("write lock"))?;
+        let result = self
+            .store
+            .bulk_connection()
+            .with(|conn| write_batch(conn, &batch));
+        drop(writer);
+        result
+    }
 }
 
 /// What becomes of one event of a batch, as far as idempotency goes.
