@@ -5,8 +5,9 @@
 //! answers each submitter. The writer is a thread of its own when the store can write on the
 //! calling thread (`EventStore::blocking_ingester`, SQLite), else a task calling
 //! `EventStore::ingest`. So a 2xx always means "committed", and under load the commit's cost
-//! is shared by the whole batch: while one batch commits, the next one queues up. A full queue is refused at once (`Overloaded`, which the
-//! API turns into 503 + Retry-After) instead of growing memory without bound.
+//! is shared by the whole batch: while one batch commits, the next one queues up. A full
+//! queue is refused at once (`Overloaded`, which the API turns into 503 + Retry-After)
+//! instead of growing memory without bound.
 
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
@@ -47,7 +48,7 @@ struct Pending {
     reply: Reply,
 }
 
-/// The submitting side; cheap to clone. The writer task ends after the last clone is dropped
+/// The submitting side; cheap to clone. The writer ends after the last clone is dropped
 /// and everything queued has been written.
 #[derive(Clone)]
 pub struct EventWriter {

@@ -137,7 +137,7 @@ async fn a_full_queue_refuses_instead_of_growing() {
 
 /// On SQLite the writer runs on a thread of its own beside the store's other writes (sqlx's
 /// writer connection): they take turns on the write lock instead of failing on a busy
-/// database, and the thread stops once the last handle is gone.
+/// database, and a new writer on the same store works after the first is dropped.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_writer_thread_takes_turns_with_other_writes() {
     let db = TestDb::sqlite().await;
@@ -178,7 +178,7 @@ async fn sqlite_writer_thread_takes_turns_with_other_writes() {
     assert_eq!(store.pending_outbox(&site, 5000).await.unwrap().len(), 1000);
 
     drop(writer);
-    // With every handle gone the thread ends; a new writer on the same store works.
+    // With every handle of the first writer gone, a second one on the same store works.
     let writer = EventWriter::start(store.clone(), EventWriterConfig::default());
     let outcome = writer.submit(event(&site, 100_001)).await;
     assert!(

@@ -79,6 +79,23 @@ impl SqliteStore {
     }
 }
 
+/// Runs `work` holding the store's write lock (`writes`, its single-connection write pool)
+/// from a thread of its own, outside the async runtime: the ingest and checkpoint threads.
+pub(crate) fn with_write_lock_blocking<T>(
+    writes: &sqlx::SqlitePool,
+    runtime: &tokio::runtime::Handle,
+    work: impl FnOnce() -> T,
+) -> StoreResult<T> {
+    // Inside the runtime's context: sqlx hands a pool connection back by spawning a task.
+    let _context = runtime.enter();
+    let lock = runtime
+        .block_on(writes.acquire())
+        .map_err(crate::error::map_err("write lock"))?;
+    let result = work();
+    drop(lock);
+    Ok(result)
+}
+
 pub(crate) fn sqlite_err(e: rusqlite::Error) -> StoreError {
     match &e {
         rusqlite::Error::SqliteFailure(f, _)

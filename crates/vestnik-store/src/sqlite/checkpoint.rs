@@ -22,7 +22,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use vestnik_domain::{StoreError, StoreResult};
 
-use super::bulk::sqlite_err;
+use super::bulk::{sqlite_err, with_write_lock_blocking};
 
 /// Between two passive passes when nothing nudges the thread.
 const INTERVAL: Duration = Duration::from_millis(100);
@@ -105,15 +105,16 @@ fn run(
                 break;
             }
         }
-        // Inside the runtime's context: sqlx hands a pool connection back by spawning a task.
-        let _context = runtime.enter();
-        let Ok(lock) = runtime.block_on(writes.acquire()) else {
-            return;
-        };
-        if let Err(e) = checkpoint(&conn, "RESTART") {
-            tracing::warn!(error = %e, frames, "restarting the WAL failed; the next pass retries");
+        let restarted =
+            with_write_lock_blocking(&writes, &runtime, || checkpoint(&conn, "RESTART"));
+        match restarted {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, frames, "restarting the WAL failed; the next pass retries")
+            }
+            // The write pool is closed: the store is shutting down.
+            Err(_) => return,
         }
-        drop(lock);
     }
 }
 

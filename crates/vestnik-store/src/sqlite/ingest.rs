@@ -14,7 +14,7 @@ use vestnik_domain::store::BlockingIngester;
 use vestnik_domain::{ContactId, EventToStore, Ingested, StoreResult, Timestamp};
 
 use super::SqliteStore;
-use super::bulk::sqlite_err;
+use super::bulk::{sqlite_err, with_write_lock_blocking};
 use crate::error::internal;
 use state::{PendingState, States, save_states};
 
@@ -52,20 +52,12 @@ impl BlockingIngester for ThreadIngester {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
-        // Inside the runtime's context: sqlx hands a pool connection back by spawning a task.
-        let _context = self.runtime.enter();
         // The same write lock `SqliteStore::bulk` takes, so this process's writes still go
         // one at a time instead of meeting in SQLite's busy-wait.
-        let writer = self
-            .runtime
-            .block_on(self.store.writes().acquire())
-            .map_err(crate::error::map_err("write lock"))?;
-        let result = self
-            .store
-            .bulk_connection()
-            .with(|conn| write_batch(conn, &batch));
-        drop(writer);
-        result
+        let bulk = self.store.bulk_connection();
+        with_write_lock_blocking(self.store.writes(), &self.runtime, || {
+            bulk.with(|conn| write_batch(conn, &batch))
+        })?
     }
 }
 
