@@ -214,6 +214,12 @@ fn fill_site(
                 at
             ])?;
         }
+        // The contact → events index the event writer keeps (migration 0008).
+        tx.execute(
+            "INSERT INTO event_contacts (contact_id, event_id) \
+             SELECT contact_id, id FROM events WHERE contact_id IS NOT NULL",
+            [],
+        )?;
     }
     {
         let mut insert = tx.prepare(

@@ -48,6 +48,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         name: "catalog_in_place",
         sql: include_str!("../migrations/sqlite/0007_catalog_in_place.sql"),
     },
+    Migration {
+        version: 8,
+        name: "contact_events",
+        sql: include_str!("../migrations/sqlite/0008_contact_events.sql"),
+    },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -85,6 +90,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 7,
         name: "catalog_in_place",
         sql: include_str!("../migrations/postgres/0007_catalog_in_place.sql"),
+    },
+    Migration {
+        version: 8,
+        name: "contact_events",
+        sql: include_str!("../migrations/postgres/0008_contact_events.sql"),
     },
 ];
 

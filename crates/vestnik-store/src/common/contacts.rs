@@ -115,12 +115,25 @@ macro_rules! impl_contact_stores {
             }
 
             async fn delete_contact(&self, site: &SiteId, id: ContactId) -> StoreResult<bool> {
+                let mut tx = self.writes().begin().await.map_err(map_err("contact"))?;
+                // Its events go with it. On SQLite no foreign key cascades to them (migration
+                // 0008: there is no index on events.contact_id to cascade through).
+                sqlx::query(
+                    "DELETE FROM events WHERE site_id = $1 \
+                     AND id IN (SELECT event_id FROM contact_events WHERE contact_id = $2)",
+                )
+                .bind(site.as_str())
+                .bind(id.0)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err("contact"))?;
                 let done = sqlx::query("DELETE FROM contacts WHERE site_id = $1 AND id = $2")
                     .bind(site.as_str())
                     .bind(id.0)
-                    .execute(self.writes())
+                    .execute(&mut *tx)
                     .await
                     .map_err(map_err("contact"))?;
+                tx.commit().await.map_err(map_err("contact"))?;
                 Ok(done.rows_affected() > 0)
             }
 

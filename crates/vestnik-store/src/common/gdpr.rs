@@ -10,7 +10,8 @@ macro_rules! contact_gdpr_fns {
             let contact = contact_in(&mut *conn, site, id).await?;
             let events = sqlx::query(
                 "SELECT id, event_type, key_value, params, received_at FROM events \
-                 WHERE site_id = $1 AND contact_id = $2 ORDER BY id",
+                 WHERE site_id = $1 AND id IN (SELECT event_id FROM contact_events WHERE contact_id = $2) \
+                 ORDER BY id",
             )
             .bind(site.as_str())
             .bind(id.0)

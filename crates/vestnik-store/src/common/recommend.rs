@@ -10,8 +10,8 @@
 //!   offer, then primary-key lookups of the scored offers; `same_category` reads only the
 //!   category's offers (`offers_site_category`).
 //! - `also_viewed`: one window scan to find co-viewers (capped at `MAX_CO_VIEWERS`), then
-//!   those co-viewers' events in the window (through `events_contact` when the planner finds
-//!   that cheaper; at worst a second window scan).
+//!   those co-viewers' events in the window (through `contact_events` on SQLite, `events_contact`
+//!   on PostgreSQL when the planner finds that cheaper; at worst a second window scan).
 //! - `new_arrivals`: a backward walk of `offers_site_first_seen`, stopping at the limit.
 //!
 //! Every query ends in `LIMIT` ≤ `MAX_COUNT`. Nothing here depends on the contact for
@@ -37,6 +37,8 @@ pub(crate) struct Fragments {
     pub json_text_list: fn(usize) -> String,
     /// Appended to `ORDER BY offer_id` so ids compare byte by byte.
     pub offer_id_order: &'static str,
+    /// Joins the events `e` of each contact `co.contact_id`.
+    pub events_of_co: &'static str,
 }
 
 impl Fragments {
@@ -99,7 +101,7 @@ impl Fragments {
                      AND e.contact_id IS NOT NULL AND e.contact_id <> $6 AND {pid} IN {seeds} \
                  GROUP BY e.contact_id ORDER BY max(e.received_at) DESC, e.contact_id LIMIT $7), \
              pairs AS (SELECT DISTINCT e.contact_id, {pid} AS offer_id FROM co \
-                 JOIN events e ON e.contact_id = co.contact_id \
+                 {events_of_co} \
                  WHERE e.site_id = $1 AND e.event_type = 'productViewed' AND e.received_at >= $2), \
              scores AS (SELECT offer_id, count(*) AS score FROM pairs \
                  WHERE offer_id NOT IN {seeds} GROUP BY offer_id) \
@@ -108,6 +110,7 @@ impl Fragments {
              WHERE o.available = true AND o.offer_id NOT IN {never} \
              ORDER BY s.score DESC, o.offer_id{order} LIMIT $4",
             pid = self.viewed_product_id,
+            events_of_co = self.events_of_co,
             seeds = (self.json_text_list)(5),
             never = (self.json_text_list)(3),
             order = self.offer_id_order,

@@ -80,6 +80,8 @@ pub(crate) enum Form {
 pub(crate) trait SegmentDialect {
     /// How `count_segment` evaluates tests of related rows.
     const COUNT_FORM: Form;
+    /// How one contact's events (`e`) are found.
+    const EVENTS_BY_CONTACT: ByContact;
     /// Appended to a text comparison so that it orders by bytes (code points) on both.
     const BYTE_ORDER: &'static str;
     /// The contact's bonus as a number that compares with [`SegmentDialect::number`].
@@ -149,12 +151,26 @@ struct Related {
     from: &'static str,
     /// Its contact id column.
     contact: &'static str,
-    /// The index that finds a contact's rows, for [`Form::PerContact`].
-    by_contact: &'static str,
+    /// How a contact's rows are found, for [`Form::PerContact`].
+    by_contact: ByContact,
     /// Conditions on the rows, the site's scope included.
     filter: String,
     /// A condition on the aggregate of one contact's rows, when a count or sum decides.
     having: Option<String>,
+}
+
+/// How [`Form::PerContact`] finds one contact's related rows.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum ByContact {
+    /// The planner finds them (a primary key or the only index on the contact).
+    Planner,
+    /// Through this index, named to the planner where the dialect can (`indexed_by`).
+    Index(&'static str),
+    /// From this FROM clause instead, whose rows name the contact in `contact`.
+    Through {
+        from: &'static str,
+        contact: &'static str,
+    },
 }
 
 /// How expensive a test is to evaluate per contact, so that groups try cheap tests first
@@ -236,7 +252,7 @@ impl<'q, D: SegmentDialect> Compiler<'q, D> {
                 self.related(Related {
                     from: "list_members m JOIN lists l ON l.id = m.list_id",
                     contact: "m.contact_id",
-                    by_contact: "",
+                    by_contact: ByContact::Planner,
                     filter: format!("m.list_id = {list} AND l.site_id = $1"),
                     having: None,
                 })
@@ -253,7 +269,7 @@ impl<'q, D: SegmentDialect> Compiler<'q, D> {
                 self.window(&mut filter, "e.received_at", *within_days);
                 let having = (*min_count > 1)
                     .then(|| format!("count(*) >= {}", self.q.int(i64::from(*min_count))));
-                self.related(events(filter, having))
+                self.related(events::<D>(filter, having))
             }
             Condition::ViewedCategory {
                 category_id,
@@ -266,7 +282,7 @@ impl<'q, D: SegmentDialect> Compiler<'q, D> {
                     self.q.text(category_id)
                 );
                 self.window(&mut filter, "e.received_at", *within_days);
-                self.related(events(filter, None))
+                self.related(events::<D>(filter, None))
             }
             Condition::LastCategory(category) => {
                 let filter = format!(
@@ -304,7 +320,7 @@ impl<'q, D: SegmentDialect> Compiler<'q, D> {
                 self.related(Related {
                     from: "tracking_events t",
                     contact: "t.contact_id",
-                    by_contact: "tracking_events_contact",
+                    by_contact: ByContact::Index("tracking_events_contact"),
                     filter,
                     having: None,
                 })
@@ -397,18 +413,17 @@ impl<'q, D: SegmentDialect> Compiler<'q, D> {
                 )
             }
             Form::PerContact | Form::Joinable => {
-                let from = if r.by_contact.is_empty() {
-                    r.from.to_string()
-                } else {
-                    D::indexed_by(r.from, r.by_contact)
+                let (from, contact) = match r.by_contact {
+                    ByContact::Planner => (r.from.to_string(), r.contact),
+                    ByContact::Index(index) => (D::indexed_by(r.from, index), r.contact),
+                    ByContact::Through { from, contact } => (from.to_string(), contact),
                 };
                 let group = r
                     .having
-                    .map(|h| format!(" GROUP BY {} HAVING {h}", r.contact))
+                    .map(|h| format!(" GROUP BY {contact} HAVING {h}"))
                     .unwrap_or_default();
                 format!(
                     "EXISTS (SELECT 1 FROM {from} WHERE {contact} = c.id AND {filter}{group})",
-                    contact = r.contact,
                     filter = r.filter,
                 )
             }
@@ -499,11 +514,11 @@ impl<'q, D: SegmentDialect> Compiler<'q, D> {
     }
 }
 
-fn events(filter: String, having: Option<String>) -> Related {
+fn events<D: SegmentDialect>(filter: String, having: Option<String>) -> Related {
     Related {
         from: "events e",
         contact: "e.contact_id",
-        by_contact: "events_contact",
+        by_contact: D::EVENTS_BY_CONTACT,
         filter,
         having,
     }
@@ -513,7 +528,7 @@ fn orders(filter: String, having: Option<String>) -> Related {
     Related {
         from: "orders o",
         contact: "o.contact_id",
-        by_contact: "orders_site_contact",
+        by_contact: ByContact::Index("orders_site_contact"),
         filter,
         having,
     }
@@ -523,7 +538,7 @@ fn state(filter: String) -> Related {
     Related {
         from: "contact_state s",
         contact: "s.contact_id",
-        by_contact: "",
+        by_contact: ByContact::Planner,
         filter,
         having: None,
     }

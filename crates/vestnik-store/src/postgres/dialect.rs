@@ -303,5 +303,6 @@ pub(crate) fn recommend_fragments() -> crate::common::recommend::Fragments {
             format!("(SELECT t.value FROM jsonb_array_elements_text(${n}::jsonb) AS t(value))")
         },
         offer_id_order: " COLLATE \"C\"",
+        events_of_co: "JOIN events e ON e.contact_id = co.contact_id",
     }
 }

@@ -11,12 +11,13 @@
 
 use vestnik_domain::segment::Decimal;
 
-use crate::common::segments::{Form, Param, SegmentDialect, Sql};
+use crate::common::segments::{ByContact, Form, Param, SegmentDialect, Sql};
 
 pub(crate) struct PostgresSegments;
 
 impl SegmentDialect for PostgresSegments {
     const COUNT_FORM: Form = Form::Joinable;
+    const EVENTS_BY_CONTACT: ByContact = ByContact::Index("events_contact");
     const BYTE_ORDER: &'static str = " COLLATE \"C\"";
     const BONUS: &'static str = "c.bonus::numeric";
     const EVENT_CATEGORY: &'static str = "(e.params -> 'category' ->> 'productCategoryId')";

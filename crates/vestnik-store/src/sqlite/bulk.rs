@@ -27,7 +27,13 @@ pub(crate) const BULK_CACHE_KIB: i64 = 32 * 1024;
 pub(crate) struct BulkConnection(Arc<Mutex<Connection>>);
 
 impl BulkConnection {
-    pub(crate) fn open(path: &Path, durability: SqliteDurability) -> StoreResult<Self> {
+    /// `foreign_keys`: whether SQLite checks them on this connection (see
+    /// `SqliteStore::ingest_connection` for the one that does not).
+    pub(crate) fn open(
+        path: &Path,
+        durability: SqliteDurability,
+        foreign_keys: bool,
+    ) -> StoreResult<Self> {
         let conn = Connection::open(path)
             .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(sqlite_err)?;
@@ -35,8 +41,9 @@ impl BulkConnection {
             SqliteDurability::Normal => "NORMAL",
             SqliteDurability::Full => "FULL",
         };
+        let foreign_keys = if foreign_keys { "ON" } else { "OFF" };
         conn.execute_batch(&format!(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous}; PRAGMA foreign_keys = ON; PRAGMA cache_size = -{BULK_CACHE_KIB}; PRAGMA wal_autocheckpoint = 0;"
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous}; PRAGMA foreign_keys = {foreign_keys}; PRAGMA cache_size = -{BULK_CACHE_KIB}; PRAGMA wal_autocheckpoint = 0;"
         ))
         .map_err(sqlite_err)?;
         conn.set_prepared_statement_cache_capacity(32);
@@ -65,12 +72,21 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
     {
+        self.blocking_write(self.bulk_connection().clone(), work)
+            .await
+    }
+
+    /// As `bulk`, on the given connection.
+    pub(crate) async fn blocking_write<T, F>(&self, conn: BulkConnection, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
+    {
         let writer = self
             .writes()
             .acquire()
             .await
             .map_err(crate::error::map_err("write lock"))?;
-        let conn = self.bulk_connection().clone();
         let result = tokio::task::spawn_blocking(move || conn.with(work))
             .await
             .map_err(|e| internal(format!("a bulk write failed: {e}")))?;

@@ -266,5 +266,8 @@ pub(crate) fn recommend_fragments() -> crate::common::recommend::Fragments {
         json_text_list: |n| format!("(SELECT value FROM json_each(${n}))"),
         // SQLite's default collation is BINARY already.
         offer_id_order: "",
+        // `events` has no index on the contact here (migration 0008).
+        events_of_co: "JOIN contact_events ce ON ce.contact_id = co.contact_id \
+                       JOIN events e ON e.id = ce.event_id",
     }
 }

@@ -10,6 +10,7 @@
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicI64, Ordering};
 use vestnik_domain::store::BlockingIngester;
 use vestnik_domain::{ContactId, EventToStore, Ingested, StoreResult, Timestamp};
 
@@ -18,6 +19,7 @@ use super::bulk::{sqlite_err, with_write_lock_blocking};
 use crate::error::internal;
 use state::{PendingState, States, save_states};
 
+mod contact_index;
 mod state;
 
 /// Stores a batch in one transaction; see `EventStore::ingest`.
@@ -28,7 +30,12 @@ pub(crate) async fn ingest(
     if batch.is_empty() {
         return Ok(Vec::new());
     }
-    store.bulk(move |conn| write_batch(conn, &batch)).await
+    let recent = store.recent_contact_entries().clone();
+    store
+        .blocking_write(store.ingest_connection().clone(), move |conn| {
+            write_batch(conn, &recent, &batch)
+        })
+        .await
 }
 
 /// The group-commit writer's handle when it runs on a thread of its own (see
@@ -54,9 +61,10 @@ impl BlockingIngester for ThreadIngester {
         }
         // The same write lock `SqliteStore::bulk` takes, so this process's writes still go
         // one at a time instead of meeting in SQLite's busy-wait.
-        let bulk = self.store.bulk_connection();
+        let conn = self.store.ingest_connection();
+        let recent = self.store.recent_contact_entries();
         with_write_lock_blocking(self.store.writes(), &self.runtime, || {
-            bulk.with(|conn| write_batch(conn, &batch))
+            conn.with(|conn| write_batch(conn, recent, &batch))
         })?
     }
 }
@@ -112,11 +120,18 @@ impl<'c> Statements<'c> {
     }
 }
 
-fn write_batch(conn: &mut Connection, batch: &[EventToStore]) -> StoreResult<Vec<Ingested>> {
+/// Stores the batch in one transaction. `recent` counts the entries of
+/// `event_contacts_recent` (negative: not known), as of the last commit.
+fn write_batch(
+    conn: &mut Connection,
+    recent: &AtomicI64,
+    batch: &[EventToStore],
+) -> StoreResult<Vec<Ingested>> {
     let now = Timestamp::now().millis();
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(sqlite_err)?;
+    check_sites(&tx, batch)?;
     let mut fates: Vec<Fate> = Vec::with_capacity(batch.len());
     let mut first_with_key: HashMap<(&str, &str), usize> = HashMap::new();
     let mut contacts: KnownContacts = HashMap::with_capacity(batch.len());
@@ -168,10 +183,18 @@ fn write_batch(conn: &mut Connection, batch: &[EventToStore]) -> StoreResult<Vec
         }
     }
     let event_ids = insert_events(&tx, batch, &to_store)?;
-    insert_outbox(&tx, batch, &to_store, &event_ids, now)?;
-    save_states(&tx, states)?;
-    register_types(&tx, types, now)?;
-    tx.commit().map_err(sqlite_err)?;
+    let recent_after =
+        contact_index::add(&tx, &to_store, &event_ids, recent.load(Ordering::Relaxed));
+    let recent_after = recent_after.and_then(|entries| {
+        insert_outbox(&tx, batch, &to_store, &event_ids, now)?;
+        save_states(&tx, states)?;
+        register_types(&tx, types, now)?;
+        tx.commit().map_err(sqlite_err)?;
+        Ok(entries)
+    });
+    // A failed batch rolled back its entries too; the next one counts them afresh.
+    recent.store(*recent_after.as_ref().unwrap_or(&-1), Ordering::Relaxed);
+    recent_after?;
 
     let mut results: Vec<Ingested> = Vec::with_capacity(batch.len());
     let mut stored = to_store.iter().zip(&event_ids);
@@ -196,6 +219,23 @@ fn write_batch(conn: &mut Connection, batch: &[EventToStore]) -> StoreResult<Vec
     Ok(results)
 }
 
+/// Fails the batch when one of its sites is gone (deleted after its key was checked), as the
+/// foreign key from `events.site_id` did: the ingest connection does not check foreign keys.
+fn check_sites(tx: &rusqlite::Transaction<'_>, batch: &[EventToStore]) -> StoreResult<()> {
+    let sites: BTreeSet<&str> = batch.iter().map(|item| item.site_id.as_str()).collect();
+    let mut exists = tx
+        .prepare_cached("SELECT 1 FROM sites WHERE id = ?1")
+        .map_err(sqlite_err)?;
+    for site in sites {
+        if !exists.exists([site]).map_err(sqlite_err)? {
+            return Err(vestnik_domain::StoreError::Conflict(format!(
+                "site {site} no longer exists; its events were not stored"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Rows per multi-row insert into `events`, `outbox` and `contact_state`; the remainder
 /// goes one row per statement. A statement per row cost much more than its row: each one
 /// sets up and tears down its cursors, and an AUTOINCREMENT table's also reads and writes
@@ -205,7 +245,7 @@ pub(super) const CHUNK: usize = 25;
 /// `INSERT INTO events` of `CHUNK` rows.
 static EVENTS_CHUNK_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
-        "INSERT INTO events (site_id, event_type, key_value, contact_id, params, idempotency_key, received_at) \
+        "INSERT OR FAIL INTO events (site_id, event_type, key_value, contact_id, params, idempotency_key, received_at) \
          VALUES {}",
         placeholder_rows(CHUNK, 7)
     )
@@ -276,7 +316,7 @@ fn insert_events(
     }
     let mut single = tx
         .prepare_cached(
-            "INSERT INTO events (site_id, event_type, key_value, contact_id, params, idempotency_key, received_at) \
+            "INSERT OR FAIL INTO events (site_id, event_type, key_value, contact_id, params, idempotency_key, received_at) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )
         .map_err(sqlite_err)?;
@@ -310,7 +350,7 @@ static OUTBOX_CHUNK_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(
         })
         .collect();
     format!(
-        "INSERT INTO outbox (site_id, topic, ref_id, payload, created_at) VALUES {}",
+        "INSERT OR FAIL INTO outbox (site_id, topic, ref_id, payload, created_at) VALUES {}",
         rows.join(", ")
     )
 });
@@ -365,7 +405,7 @@ fn insert_outbox(
     }
     let mut single = tx
         .prepare_cached(
-            "INSERT INTO outbox (site_id, topic, ref_id, payload, created_at) VALUES (?1, 'event', ?2, ?3, ?4)",
+            "INSERT OR FAIL INTO outbox (site_id, topic, ref_id, payload, created_at) VALUES (?1, 'event', ?2, ?3, ?4)",
         )
         .map_err(sqlite_err)?;
     for (row, &event_id) in rows {

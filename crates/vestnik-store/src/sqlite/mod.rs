@@ -83,8 +83,13 @@ pub struct SqliteStore {
     write: SqlitePool,
     /// The bulk connection (see `bulk.rs`).
     bulk: bulk::BulkConnection,
+    /// The event writer's (see `ingest_connection`).
+    ingest: bulk::BulkConnection,
     /// WAL checkpoints; stops with the last clone.
     checkpointer: std::sync::Arc<checkpoint::Checkpointer>,
+    /// Entries in `event_contacts_recent` as of the last event batch; negative when not
+    /// known (see `ingest/contact_index.rs`).
+    recent_contact_entries: std::sync::Arc<std::sync::atomic::AtomicI64>,
 }
 
 /// How long a write waits for another process holding the file's write lock.
@@ -133,10 +138,14 @@ impl SqliteStore {
         migrate_pool(&write).await?;
         // Opened after the migrations, so it never sees a half-made schema.
         let file = path.to_path_buf();
-        let bulk =
-            tokio::task::spawn_blocking(move || bulk::BulkConnection::open(&file, durability))
-                .await
-                .map_err(|e| StoreError::Internal(format!("opening the bulk connection: {e}")))??;
+        let (bulk, ingest) = tokio::task::spawn_blocking(move || {
+            Ok::<_, StoreError>((
+                bulk::BulkConnection::open(&file, durability, true)?,
+                bulk::BulkConnection::open(&file, durability, false)?,
+            ))
+        })
+        .await
+        .map_err(|e| StoreError::Internal(format!("opening the bulk connection: {e}")))??;
         let checkpointer = checkpoint::Checkpointer::start(
             path,
             write.clone(),
@@ -146,7 +155,9 @@ impl SqliteStore {
             read,
             write,
             bulk,
+            ingest,
             checkpointer: std::sync::Arc::new(checkpointer),
+            recent_contact_entries: std::sync::Arc::new(std::sync::atomic::AtomicI64::new(-1)),
         };
         Ok(store)
     }
@@ -168,6 +179,19 @@ impl SqliteStore {
 
     pub(crate) fn bulk_connection(&self) -> &bulk::BulkConnection {
         &self.bulk
+    }
+
+    /// The event writer's connection: a bulk connection of its own, without SQLite's
+    /// foreign-key checks. Every row an event batch writes refers to a contact the same
+    /// transaction found or created and to a site it checked once, so the per-row checks
+    /// only cost: they made every multi-row statement keep a statement journal (a copy of each
+    /// page it changed, to undo that statement alone), a tenth of the batch's time.
+    pub(crate) fn ingest_connection(&self) -> &bulk::BulkConnection {
+        &self.ingest
+    }
+
+    pub(crate) fn recent_contact_entries(&self) -> &std::sync::Arc<std::sync::atomic::AtomicI64> {
+        &self.recent_contact_entries
     }
 
     pub(crate) fn checkpointer(&self) -> &checkpoint::Checkpointer {

@@ -10,7 +10,7 @@
 
 use vestnik_domain::segment::Decimal;
 
-use crate::common::segments::{Form, Param, SegmentDialect, Sql};
+use crate::common::segments::{ByContact, Form, Param, SegmentDialect, Sql};
 
 pub(crate) struct SqliteSegments;
 
@@ -21,6 +21,11 @@ const MICROS: &str =
 
 impl SegmentDialect for SqliteSegments {
     const COUNT_FORM: Form = Form::Sets;
+    // Two tables behind the view (migration 0008); `events` has no index on the contact.
+    const EVENTS_BY_CONTACT: ByContact = ByContact::Through {
+        from: "contact_events ce JOIN events e ON e.id = ce.event_id",
+        contact: "ce.contact_id",
+    };
     // SQLite's default collation is BINARY already.
     const BYTE_ORDER: &'static str = "";
     const BONUS: &'static str = "CAST(c.bonus AS REAL)";

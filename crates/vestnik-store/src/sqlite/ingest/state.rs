@@ -1,6 +1,7 @@
 //! A contact's state while a batch changes it, and writing it back.
 
 use std::collections::HashMap;
+use std::sync::LazyLock;
 use vestnik_domain::ingest::StateChange;
 use vestnik_domain::{ContactId, ContactState, SiteId, StoreResult, Timestamp};
 
@@ -20,6 +21,8 @@ pub(super) struct PendingState<'a> {
     state: ContactState,
     /// The stored text of `viewed`, `cart` and `wishlist`, until decoded into `state`.
     stored: [Option<String>; 3],
+    /// Whether the contact has a state row to update (else one is inserted).
+    is_stored: bool,
 }
 
 const VIEWED: usize = 0;
@@ -32,13 +35,14 @@ impl<'a> PendingState<'a> {
             site,
             state: ContactState::default(),
             stored: [None, None, None],
+            is_stored: false,
         }
     }
 
     /// Reads columns 1..=8 of a `find_contact_sql!` row; NULLs (no state row) read as the
     /// empty state.
     pub(super) fn read(r: &rusqlite::Row<'_>, site: &'a SiteId) -> rusqlite::Result<Self> {
-        Ok(PendingState {
+        let mut pending = PendingState {
             site,
             state: ContactState {
                 contact_id: None,
@@ -52,7 +56,11 @@ impl<'a> PendingState<'a> {
                 last_activity_at: r.get::<_, Option<i64>>(8)?.map(Timestamp),
             },
             stored: [r.get(1)?, r.get(2)?, r.get(4)?],
-        })
+            is_stored: false,
+        };
+        // `viewed` is NOT NULL: NULL means the LEFT JOIN found no state row.
+        pending.is_stored = pending.stored[VIEWED].is_some();
+        Ok(pending)
     }
 
     pub(super) fn apply(&mut self, change: &StateChange, at: Timestamp) {
@@ -101,27 +109,37 @@ fn json_list(text: &str) -> Vec<serde_json::Value> {
     }
 }
 
-/// `INSERT INTO contact_state` of `rows` rows, each replacing the contact's stored state.
-fn upsert_states_sql(rows: usize) -> String {
-    let values = super::placeholder_rows(rows, 10);
+/// `INSERT INTO contact_state` of `rows` new rows. `OR FAIL`, as every multi-row statement of
+/// the batch: an error fails the whole batch anyway, and without it SQLite would copy each
+/// page the statement touches into a statement journal, to undo just this statement.
+fn insert_states_sql(rows: usize) -> String {
     format!(
-        "INSERT INTO contact_state (contact_id, site_id, viewed, cart, recycle_state_id, wishlist, \
-             last_search, last_search_found, last_category_id, last_activity_at) \
-         VALUES {} \
-         ON CONFLICT (contact_id) DO UPDATE SET viewed = excluded.viewed, cart = excluded.cart, \
-             recycle_state_id = excluded.recycle_state_id, wishlist = excluded.wishlist, \
-             last_search = excluded.last_search, last_search_found = excluded.last_search_found, \
-             last_category_id = excluded.last_category_id, last_activity_at = excluded.last_activity_at",
-        values
+        "INSERT OR FAIL INTO contact_state (contact_id, site_id, viewed, cart, recycle_state_id, \
+             wishlist, last_search, last_search_found, last_category_id, last_activity_at) \
+         VALUES {}",
+        super::placeholder_rows(rows, 10)
     )
 }
 
-static UPSERT_STATES_CHUNK_SQL: std::sync::LazyLock<String> =
-    std::sync::LazyLock::new(|| upsert_states_sql(CHUNK));
-static UPSERT_STATE_SQL: std::sync::LazyLock<String> =
-    std::sync::LazyLock::new(|| upsert_states_sql(1));
+/// `UPDATE contact_state` of `rows` stored rows, from a VALUES list in the column order of
+/// `insert_states_sql`. (An upsert's DO UPDATE always needs the statement journal.)
+fn update_states_sql(rows: usize) -> String {
+    format!(
+        "UPDATE OR FAIL contact_state SET viewed = v.column3, cart = v.column4, \
+             recycle_state_id = v.column5, wishlist = v.column6, last_search = v.column7, \
+             last_search_found = v.column8, last_category_id = v.column9, last_activity_at = v.column10 \
+         FROM (VALUES {}) AS v WHERE contact_state.contact_id = v.column1",
+        super::placeholder_rows(rows, 10)
+    )
+}
 
-/// Writes the batch's states back, `CHUNK` contacts per statement (as `insert_events`).
+static INSERT_STATES_CHUNK_SQL: LazyLock<String> = LazyLock::new(|| insert_states_sql(CHUNK));
+static INSERT_STATE_SQL: LazyLock<String> = LazyLock::new(|| insert_states_sql(1));
+static UPDATE_STATES_CHUNK_SQL: LazyLock<String> = LazyLock::new(|| update_states_sql(CHUNK));
+static UPDATE_STATE_SQL: LazyLock<String> = LazyLock::new(|| update_states_sql(1));
+
+/// Writes the batch's states back, `CHUNK` contacts per statement (as `insert_events`): new
+/// rows inserted, stored ones updated.
 pub(super) fn save_states(tx: &rusqlite::Transaction<'_>, states: States<'_>) -> StoreResult<()> {
     let bind = |stmt: &mut rusqlite::CachedStatement<'_>,
                 first_param: usize,
@@ -134,7 +152,7 @@ pub(super) fn save_states(tx: &rusqlite::Transaction<'_>, states: States<'_>) ->
             pending.list_text(CART)?,
             pending.list_text(WISHLIST)?,
         );
-        // In the column order of `upsert_states_sql`.
+        // In the column order of `insert_states_sql`.
         let p = first_param;
         let bound = (|| {
             stmt.raw_bind_parameter(p, contact.0)?;
@@ -150,25 +168,26 @@ pub(super) fn save_states(tx: &rusqlite::Transaction<'_>, states: States<'_>) ->
         })();
         bound.map_err(sqlite_err)
     };
-    let states: Vec<(ContactId, PendingState<'_>)> = states.into_iter().collect();
-    let mut chunks = states.chunks_exact(CHUNK);
-    if states.len() >= CHUNK {
-        let mut upsert = tx
-            .prepare_cached(UPSERT_STATES_CHUNK_SQL.as_str())
-            .map_err(sqlite_err)?;
-        for chunk in &mut chunks {
-            for (i, (contact, pending)) in chunk.iter().enumerate() {
-                bind(&mut upsert, 1 + 10 * i, *contact, pending)?;
+    let (stored, new): (Vec<_>, Vec<_>) = states.into_iter().partition(|(_, p)| p.is_stored);
+    for (rows, chunk_sql, single_sql) in [
+        (new, &INSERT_STATES_CHUNK_SQL, &INSERT_STATE_SQL),
+        (stored, &UPDATE_STATES_CHUNK_SQL, &UPDATE_STATE_SQL),
+    ] {
+        let mut chunks = rows.chunks_exact(CHUNK);
+        if rows.len() >= CHUNK {
+            let mut stmt = tx.prepare_cached(chunk_sql.as_str()).map_err(sqlite_err)?;
+            for chunk in &mut chunks {
+                for (i, (contact, pending)) in chunk.iter().enumerate() {
+                    bind(&mut stmt, 1 + 10 * i, *contact, pending)?;
+                }
+                stmt.raw_execute().map_err(sqlite_err)?;
             }
-            upsert.raw_execute().map_err(sqlite_err)?;
         }
-    }
-    let mut upsert = tx
-        .prepare_cached(UPSERT_STATE_SQL.as_str())
-        .map_err(sqlite_err)?;
-    for (contact, pending) in chunks.remainder() {
-        bind(&mut upsert, 1, *contact, pending)?;
-        upsert.raw_execute().map_err(sqlite_err)?;
+        let mut stmt = tx.prepare_cached(single_sql.as_str()).map_err(sqlite_err)?;
+        for (contact, pending) in chunks.remainder() {
+            bind(&mut stmt, 1, *contact, pending)?;
+            stmt.raw_execute().map_err(sqlite_err)?;
+        }
     }
     Ok(())
 }

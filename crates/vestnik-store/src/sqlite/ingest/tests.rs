@@ -195,3 +195,162 @@ async fn long_batches_answer_store_and_announce_every_event_as_itself() {
     assert_eq!(state.recycle_state_id.as_deref(), Some("r-1"));
     assert_eq!(state.last_activity_at, Some(Timestamp(at + 10 + 129)));
 }
+
+/// Every stored event with a contact is found through `contact_events`, before and after the
+/// writer moves the recent entries (every `FOLD_AT` of them), and after a restart, when the
+/// writer no longer knows how many recent entries there are.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_contacts_events_are_found_through_the_contact_index() {
+    use super::contact_index::FOLD_AT;
+    let dir = tempfile::tempdir().expect("a temp directory");
+    let path = dir.path().join("vestnik.db");
+    let pairs = |sql: &str| -> Vec<(i64, i64)> {
+        let conn = rusqlite::Connection::open(&path).expect("the database opens");
+        let mut stmt = conn.prepare(sql).expect("a query");
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .expect("rows")
+            .collect::<Result<_, _>>()
+            .expect("rows")
+    };
+    let count = |table: &str| pairs(&format!("SELECT count(*), 0 FROM {table}"))[0].0;
+    let at = 1_700_000_000_000;
+    let mut n = 0;
+    for opening in 0..2 {
+        let store = SqliteStore::open(&path, SqliteDurability::Normal)
+            .await
+            .expect("the store opens");
+        let site = match store.list_sites().await.expect("sites").first() {
+            Some(site) => site.id.clone(),
+            None => store.create_site("Shop").await.expect("a site").0.id,
+        };
+        for batch in 0..4 {
+            let events: Vec<EventToStore> = (0..FOLD_AT / 2 + 3)
+                .map(|i| {
+                    n += 1;
+                    if i == 5 {
+                        // No contact, no entry.
+                        return event(
+                            &site,
+                            json!({"eventTypeKey": "signup", "keyValue": "anon", "params": []}),
+                            at + n,
+                        );
+                    }
+                    viewed(
+                        &site,
+                        &format!("u{}@shop.ru", (i * 7 + batch) % 23),
+                        "P1",
+                        None,
+                        at + n,
+                    )
+                })
+                .collect();
+            store.ingest(events).await.expect("a batch");
+            assert_eq!(
+                pairs("SELECT contact_id, event_id FROM contact_events ORDER BY 1, 2"),
+                pairs(
+                    "SELECT contact_id, id FROM events WHERE contact_id IS NOT NULL ORDER BY 1, 2"
+                ),
+                "opening {opening}, batch {batch}"
+            );
+            assert!(count("event_contacts_recent") < FOLD_AT);
+        }
+        assert!(count("event_contacts") > 0, "recent entries were moved");
+        store.close().await;
+    }
+    assert_eq!(count("events"), 2 * 4 * (FOLD_AT / 2 + 3));
+}
+
+/// The ingest connection checks no foreign keys; a batch for a site that is gone fails as a
+/// whole, as the foreign key made it, and stores nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_for_a_deleted_site_stores_nothing() {
+    let dir = tempfile::tempdir().expect("a temp directory");
+    let path = dir.path().join("vestnik.db");
+    let store = SqliteStore::open(&path, SqliteDurability::Normal)
+        .await
+        .expect("the store opens");
+    let kept = store.create_site("Kept").await.expect("a site").0.id;
+    let gone = store.create_site("Gone").await.expect("a site").0.id;
+    let conn = rusqlite::Connection::open(&path).expect("the database opens");
+    conn.execute_batch("PRAGMA foreign_keys = ON")
+        .expect("foreign keys");
+    conn.execute("DELETE FROM sites WHERE id = ?1", [gone.as_str()])
+        .expect("the site is deleted");
+    let result = store
+        .ingest(vec![
+            viewed(&kept, "a@shop.ru", "P1", None, 1),
+            viewed(&gone, "b@shop.ru", "P1", None, 2),
+        ])
+        .await;
+    assert!(
+        matches!(result, Err(vestnik_domain::StoreError::Conflict(ref m)) if m.contains(gone.as_str())),
+        "{result:?}"
+    );
+    let events: i64 = conn
+        .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
+        .expect("a count");
+    let contacts: i64 = conn
+        .query_row("SELECT count(*) FROM contacts", [], |r| r.get(0))
+        .expect("a count");
+    assert_eq!((events, contacts), (0, 0));
+}
+
+/// Migration 0008 on a database with events: every contact's events are in the new index,
+/// events keep their ids, ids stay unused after the rebuild (AUTOINCREMENT), and
+/// `events.contact_id` no longer has a foreign key to cascade through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrating_a_database_with_events_keeps_every_event_findable() {
+    let dir = tempfile::tempdir().expect("a temp directory");
+    let path = dir.path().join("vestnik.db");
+    {
+        let conn = rusqlite::Connection::open(&path).expect("the database opens");
+        conn.execute_batch(
+            "PRAGMA foreign_keys = ON; PRAGMA journal_mode = WAL; \
+             CREATE TABLE vestnik_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL);",
+        )
+        .expect("the ledger");
+        for m in crate::migrate::SQLITE.iter().filter(|m| m.version < 8) {
+            conn.execute_batch(m.sql).expect("an earlier migration");
+            conn.execute(
+                "INSERT INTO vestnik_migrations VALUES (?1, ?2, 0)",
+                rusqlite::params![m.version, m.name],
+            )
+            .expect("recorded");
+        }
+        conn.execute_batch(
+            "INSERT INTO sites (id, name, created_at) VALUES ('0123456789abcdef01234567', 'Shop', 0); \
+             INSERT INTO contacts (id, site_id, email, created_at, updated_at) VALUES (1, '0123456789abcdef01234567', 'a@shop.ru', 0, 0), (2, '0123456789abcdef01234567', 'b@shop.ru', 0, 0); \
+             INSERT INTO events (id, site_id, event_type, key_value, contact_id, params, received_at) VALUES \
+                 (10, '0123456789abcdef01234567', 'pageViewed', 'a@shop.ru', 1, '{}', 1), (11, '0123456789abcdef01234567', 'pageViewed', 'anon', NULL, '{}', 2), \
+                 (12, '0123456789abcdef01234567', 'pageViewed', 'b@shop.ru', 2, '{}', 3), (13, '0123456789abcdef01234567', 'pageViewed', 'a@shop.ru', 1, '{}', 4); \
+             DELETE FROM events WHERE id = 13;",
+        )
+        .expect("data before the migration");
+    }
+    let store = SqliteStore::open(&path, SqliteDurability::Normal)
+        .await
+        .expect("the store opens and migrates");
+    let site = SiteId::parse("0123456789abcdef01234567").expect("a site id");
+    let stored = store
+        .ingest(vec![viewed(&site, "a@shop.ru", "P1", None, 5)])
+        .await
+        .expect("a batch after the migration");
+    assert!(
+        matches!(stored[0], Ingested::Stored { event_id: 14, contact_id: Some(c) } if c.0 == 1),
+        "{stored:?}"
+    );
+    let conn = rusqlite::Connection::open(&path).expect("the database opens");
+    let entries: Vec<(i64, i64)> = conn
+        .prepare("SELECT contact_id, event_id FROM contact_events ORDER BY 1, 2")
+        .and_then(|mut s| {
+            s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<_, _>>()
+        })
+        .expect("entries");
+    assert_eq!(entries, [(1, 10), (1, 14), (2, 12)]);
+    let parents: Vec<String> = conn
+        .prepare("SELECT \"table\" FROM pragma_foreign_key_list('events')")
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect::<Result<_, _>>())
+        .expect("foreign keys");
+    assert_eq!(parents, ["sites"]);
+}
