@@ -414,6 +414,15 @@ fn product_id(item: &Value) -> Option<String> {
     item.get("productId").and_then(text)
 }
 
+/// `product_id(item) == id`, without making a String of a text id (lists are compared on
+/// every event, item by item).
+fn has_product_id(item: &Value, id: Option<&str>) -> bool {
+    match (item.get("productId"), id) {
+        (Some(Value::String(s)), Some(id)) => s.trim() == id,
+        (found, id) => found.and_then(text).as_deref() == id,
+    }
+}
+
 impl ContactState {
     /// Applies what one event taught us. Viewed and wishlist lists keep the newest entry of
     /// each product first and drop the oldest beyond their caps.
@@ -428,7 +437,7 @@ impl ContactState {
         };
         let push_front = |list: &mut Vec<Value>, item: Value, cap: usize| {
             let id = product_id(&item);
-            list.retain(|existing| product_id(existing) != id);
+            list.retain(|existing| !has_product_id(existing, id.as_deref()));
             list.insert(0, item);
             list.truncate(cap);
         };

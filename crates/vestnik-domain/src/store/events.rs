@@ -36,8 +36,9 @@ pub trait EventStore: Send + Sync {
 /// Stores event batches synchronously; see `EventStore::blocking_ingester`.
 pub trait BlockingIngester: Send {
     /// As `EventStore::ingest`, blocking the calling thread until the batch is committed (or
-    /// not at all). Call it from a thread of its own, never from an async task.
-    fn ingest(&mut self, batch: Vec<EventToStore>) -> StoreResult<Vec<Ingested>>;
+    /// not at all). Call it from a thread of its own, never from an async task. The batch
+    /// stays the caller's, to free where it likes.
+    fn ingest(&mut self, batch: &[EventToStore]) -> StoreResult<Vec<Ingested>>;
 }
 
 /// A fact waiting for automation.

@@ -202,7 +202,7 @@ mod tests {
         let file = db.clone();
         tokio::task::spawn_blocking(move || {
             for batch in batches {
-                ingester.ingest(batch).expect("ingested");
+                ingester.ingest(&batch).expect("ingested");
                 if size(&file) >= ENOUGH {
                     return;
                 }

@@ -10,7 +10,7 @@
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Mutex;
 use vestnik_domain::store::BlockingIngester;
 use vestnik_domain::{ContactId, EventToStore, Ingested, StoreResult, Timestamp};
 
@@ -20,7 +20,10 @@ use crate::error::internal;
 use state::{PendingState, States, save_states};
 
 mod contact_index;
+mod memory;
 mod state;
+
+pub(crate) use memory::WriterMemory;
 
 /// Stores a batch in one transaction; see `EventStore::ingest`.
 pub(crate) async fn ingest(
@@ -30,10 +33,10 @@ pub(crate) async fn ingest(
     if batch.is_empty() {
         return Ok(Vec::new());
     }
-    let recent = store.recent_contact_entries().clone();
+    let memory = store.writer_memory().clone();
     store
         .blocking_write(store.ingest_connection().clone(), move |conn| {
-            write_batch(conn, &recent, &batch)
+            write_batch_remembering(conn, &memory, &batch)
         })
         .await
 }
@@ -55,16 +58,16 @@ struct ThreadIngester {
 }
 
 impl BlockingIngester for ThreadIngester {
-    fn ingest(&mut self, batch: Vec<EventToStore>) -> StoreResult<Vec<Ingested>> {
+    fn ingest(&mut self, batch: &[EventToStore]) -> StoreResult<Vec<Ingested>> {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
         // The same write lock `SqliteStore::bulk` takes, so this process's writes still go
         // one at a time instead of meeting in SQLite's busy-wait.
         let conn = self.store.ingest_connection();
-        let recent = self.store.recent_contact_entries();
+        let memory = self.store.writer_memory();
         with_write_lock_blocking(self.store.writes(), &self.runtime, || {
-            conn.with(|conn| write_batch(conn, recent, &batch))
+            conn.with(|conn| write_batch_remembering(conn, memory, batch))
         })?
     }
 }
@@ -120,17 +123,33 @@ impl<'c> Statements<'c> {
     }
 }
 
-/// Stores the batch in one transaction. `recent` counts the entries of
-/// `event_contacts_recent` (negative: not known), as of the last commit.
+/// `write_batch` with the writer's memory, which a failed batch leaves empty.
+fn write_batch_remembering(
+    conn: &mut Connection,
+    memory: &Mutex<WriterMemory>,
+    batch: &[EventToStore],
+) -> StoreResult<Vec<Ingested>> {
+    let mut memory = memory
+        .lock()
+        .map_err(|_| internal("the event writer's memory was poisoned by a panic"))?;
+    let written = write_batch(conn, &mut memory, batch);
+    if written.is_err() {
+        memory.forget();
+    }
+    written
+}
+
+/// Stores the batch in one transaction.
 fn write_batch(
     conn: &mut Connection,
-    recent: &AtomicI64,
+    memory: &mut WriterMemory,
     batch: &[EventToStore],
 ) -> StoreResult<Vec<Ingested>> {
     let now = Timestamp::now().millis();
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(sqlite_err)?;
+    memory.check(&tx)?;
     check_sites(&tx, batch)?;
     let mut fates: Vec<Fate> = Vec::with_capacity(batch.len());
     let mut first_with_key: HashMap<(&str, &str), usize> = HashMap::new();
@@ -167,7 +186,8 @@ fn write_batch(
             if !is_stored {
                 continue;
             }
-            let contact = resolve_contact(&tx, &mut st, &mut contacts, &mut states, item, now)?;
+            let contact =
+                resolve_contact(&tx, &mut st, memory, &mut contacts, &mut states, item, now)?;
             if let Some(contact) = contact {
                 // `resolve_contact` left the state of every contact it returns in `states`.
                 if let Some(pending) = states.get_mut(&contact) {
@@ -183,18 +203,13 @@ fn write_batch(
         }
     }
     let event_ids = insert_events(&tx, batch, &to_store)?;
-    let recent_after =
-        contact_index::add(&tx, &to_store, &event_ids, recent.load(Ordering::Relaxed));
-    let recent_after = recent_after.and_then(|entries| {
-        insert_outbox(&tx, batch, &to_store, &event_ids, now)?;
-        save_states(&tx, states)?;
-        register_types(&tx, types, now)?;
-        tx.commit().map_err(sqlite_err)?;
-        Ok(entries)
-    });
-    // A failed batch rolled back its entries too; the next one counts them afresh.
-    recent.store(*recent_after.as_ref().unwrap_or(&-1), Ordering::Relaxed);
-    recent_after?;
+    let recent_entries = contact_index::add(&tx, &to_store, &event_ids, memory.recent_entries)?;
+    insert_outbox(&tx, batch, &to_store, &event_ids, now)?;
+    save_states(&tx, &states)?;
+    register_types(&tx, types, now)?;
+    tx.commit().map_err(sqlite_err)?;
+    memory.recent_entries = Some(recent_entries);
+    memory.remember(contacts, states);
 
     let mut results: Vec<Ingested> = Vec::with_capacity(batch.len());
     let mut stored = to_store.iter().zip(&event_ids);
@@ -264,6 +279,12 @@ pub(super) fn placeholder_rows(rows: usize, columns: usize) -> String {
         .join(", ")
 }
 
+/// The ids of the newest `CHUNK` events. The limit is in the text, not a parameter: SQLite
+/// re-prepares a statement each time a parameter its plan looked at is bound, LIMIT's among
+/// them.
+static LATEST_CHUNK_SQL: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("SELECT id FROM events ORDER BY id DESC LIMIT {CHUNK}"));
+
 /// Inserts the events to store, in batch order, and returns their ids in that order.
 fn insert_events(
     tx: &rusqlite::Transaction<'_>,
@@ -277,7 +298,7 @@ fn insert_events(
             .prepare_cached(EVENTS_CHUNK_SQL.as_str())
             .map_err(sqlite_err)?;
         let mut latest = tx
-            .prepare_cached("SELECT id FROM events ORDER BY id DESC LIMIT ?1")
+            .prepare_cached(LATEST_CHUNK_SQL.as_str())
             .map_err(sqlite_err)?;
         for chunk in &mut chunks {
             for (i, &(index, contact)) in chunk.iter().enumerate() {
@@ -303,7 +324,7 @@ fn insert_events(
             // in ascending id order. (Not `RETURNING id`: SQLite collects returned rows in a
             // temporary b-tree, which cost several times this query.)
             let first = ids.len();
-            let mut newest = latest.query([CHUNK as i64]).map_err(sqlite_err)?;
+            let mut newest = latest.query([]).map_err(sqlite_err)?;
             while let Some(row) = newest.next().map_err(sqlite_err)? {
                 ids.push(row.get::<_, i64>(0).map_err(sqlite_err)?);
             }
@@ -425,8 +446,9 @@ type KnownContacts<'a> = HashMap<(&'a str, &'static str, &'a str), ContactId>;
 fn resolve_contact<'a>(
     tx: &rusqlite::Transaction<'_>,
     st: &mut Statements<'_>,
+    memory: &mut WriterMemory,
     known: &mut KnownContacts<'a>,
-    states: &mut States<'a>,
+    states: &mut States,
     item: &'a EventToStore,
     now: i64,
 ) -> StoreResult<Option<ContactId>> {
@@ -442,6 +464,19 @@ fn resolve_contact<'a>(
         let Some(value) = value else { continue };
         if let Some(id) = known.get(&(site, col, value)) {
             return Ok(Some(*id));
+        }
+        if let Some(id) = memory.contact(site, col, value) {
+            let state = match states.get(&id) {
+                Some(_) => None,
+                None => memory.take_state(id),
+            };
+            if states.contains_key(&id) || state.is_some() {
+                known.insert((site, col, value), id);
+                if let Some(state) = state {
+                    states.insert(id, state);
+                }
+                return Ok(Some(id));
+            }
         }
         let find = if col == "email" {
             &mut st.find_by_email

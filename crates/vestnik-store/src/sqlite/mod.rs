@@ -87,9 +87,8 @@ pub struct SqliteStore {
     ingest: bulk::BulkConnection,
     /// WAL checkpoints; stops with the last clone.
     checkpointer: std::sync::Arc<checkpoint::Checkpointer>,
-    /// Entries in `event_contacts_recent` as of the last event batch; negative when not
-    /// known (see `ingest/contact_index.rs`).
-    recent_contact_entries: std::sync::Arc<std::sync::atomic::AtomicI64>,
+    /// What the event writer remembers between batches (`ingest/memory.rs`).
+    writer_memory: std::sync::Arc<std::sync::Mutex<ingest::WriterMemory>>,
 }
 
 /// How long a write waits for another process holding the file's write lock.
@@ -157,7 +156,7 @@ impl SqliteStore {
             bulk,
             ingest,
             checkpointer: std::sync::Arc::new(checkpointer),
-            recent_contact_entries: std::sync::Arc::new(std::sync::atomic::AtomicI64::new(-1)),
+            writer_memory: Default::default(),
         };
         Ok(store)
     }
@@ -190,8 +189,8 @@ impl SqliteStore {
         &self.ingest
     }
 
-    pub(crate) fn recent_contact_entries(&self) -> &std::sync::Arc<std::sync::atomic::AtomicI64> {
-        &self.recent_contact_entries
+    pub(crate) fn writer_memory(&self) -> &std::sync::Arc<std::sync::Mutex<ingest::WriterMemory>> {
+        &self.writer_memory
     }
 
     pub(crate) fn checkpointer(&self) -> &checkpoint::Checkpointer {

@@ -28,13 +28,13 @@ static RECENT_CHUNK_SQL: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// Adds the stored events' entries. `recent` is the recent table's size before the batch
-/// (negative: not known); returns it after.
+/// Adds the stored events' entries. `recent` is the recent table's size before the batch,
+/// when known; returns it after.
 pub(super) fn add(
     tx: &Transaction<'_>,
     to_store: &[(usize, Option<ContactId>)],
     event_ids: &[i64],
-    recent: i64,
+    recent: Option<i64>,
 ) -> StoreResult<i64> {
     if to_store.len() != event_ids.len() {
         return Err(internal("an ingested event lost its id"));
@@ -44,7 +44,7 @@ pub(super) fn add(
         .zip(event_ids)
         .filter_map(|(&(_, contact), &event)| contact.map(|c| (c.0, event)))
         .collect();
-    if entries.is_empty() && recent >= 0 {
+    if let (true, Some(recent)) = (entries.is_empty(), recent) {
         return Ok(recent);
     }
     let mut chunks = entries.chunks_exact(CHUNK);
@@ -74,7 +74,7 @@ pub(super) fn add(
             .execute(rusqlite::params![contact, event])
             .map_err(sqlite_err)?;
     }
-    let size = if recent >= 0 {
+    let size = if let Some(recent) = recent {
         recent + entries.len() as i64
     } else {
         tx.query_row("SELECT count(*) FROM event_contacts_recent", [], |r| {

@@ -10,13 +10,13 @@ use crate::error::internal;
 use crate::sqlite::bulk::sqlite_err;
 
 /// The state of every contact the batch touched, as its events leave it.
-pub(super) type States<'a> = HashMap<ContactId, PendingState<'a>>;
+pub(super) type States = HashMap<ContactId, PendingState>;
 
 /// A contact's state during a batch. Its JSON lists stay as the stored text until an event
 /// needs them decoded, and that text is written back as it was: most events change one list
 /// or none, so the others need no decoding and re-encoding.
-pub(super) struct PendingState<'a> {
-    site: &'a SiteId,
+pub(super) struct PendingState {
+    site: SiteId,
     /// The lists held in `stored` are empty here.
     state: ContactState,
     /// The stored text of `viewed`, `cart` and `wishlist`, until decoded into `state`.
@@ -29,10 +29,10 @@ const VIEWED: usize = 0;
 const CART: usize = 1;
 const WISHLIST: usize = 2;
 
-impl<'a> PendingState<'a> {
-    pub(super) fn new(site: &'a SiteId) -> Self {
+impl PendingState {
+    pub(super) fn new(site: &SiteId) -> Self {
         PendingState {
-            site,
+            site: site.clone(),
             state: ContactState::default(),
             stored: [None, None, None],
             is_stored: false,
@@ -41,9 +41,9 @@ impl<'a> PendingState<'a> {
 
     /// Reads columns 1..=8 of a `find_contact_sql!` row; NULLs (no state row) read as the
     /// empty state.
-    pub(super) fn read(r: &rusqlite::Row<'_>, site: &'a SiteId) -> rusqlite::Result<Self> {
+    pub(super) fn read(r: &rusqlite::Row<'_>, site: &SiteId) -> rusqlite::Result<Self> {
         let mut pending = PendingState {
-            site,
+            site: site.clone(),
             state: ContactState {
                 contact_id: None,
                 viewed: Vec::new(),
@@ -73,6 +73,19 @@ impl<'a> PendingState<'a> {
             StateChange::None | StateChange::Category(_) | StateChange::Search { .. } => {}
         }
         self.state.apply(change, at);
+    }
+
+    /// Marks the state as written: the next batch updates its row.
+    pub(super) fn mark_stored(&mut self) {
+        self.is_stored = true;
+    }
+
+    /// About how much memory the state takes, for the writer's cache limit.
+    pub(super) fn approx_bytes(&self) -> usize {
+        const PER_ITEM: usize = 256;
+        let text: usize = self.stored.iter().flatten().map(String::len).sum();
+        let items = self.state.viewed.len() + self.state.cart.len() + self.state.wishlist.len();
+        std::mem::size_of::<Self>() + text + items * PER_ITEM
     }
 
     fn decode(&mut self, list: usize) {
@@ -140,11 +153,11 @@ static UPDATE_STATE_SQL: LazyLock<String> = LazyLock::new(|| update_states_sql(1
 
 /// Writes the batch's states back, `CHUNK` contacts per statement (as `insert_events`): new
 /// rows inserted, stored ones updated.
-pub(super) fn save_states(tx: &rusqlite::Transaction<'_>, states: States<'_>) -> StoreResult<()> {
+pub(super) fn save_states(tx: &rusqlite::Transaction<'_>, states: &States) -> StoreResult<()> {
     let bind = |stmt: &mut rusqlite::CachedStatement<'_>,
                 first_param: usize,
                 contact: ContactId,
-                pending: &PendingState<'_>|
+                pending: &PendingState|
      -> StoreResult<()> {
         let state = &pending.state;
         let (viewed, cart, wishlist) = (
@@ -168,7 +181,7 @@ pub(super) fn save_states(tx: &rusqlite::Transaction<'_>, states: States<'_>) ->
         })();
         bound.map_err(sqlite_err)
     };
-    let (stored, new): (Vec<_>, Vec<_>) = states.into_iter().partition(|(_, p)| p.is_stored);
+    let (stored, new): (Vec<_>, Vec<_>) = states.iter().partition(|(_, p)| p.is_stored);
     for (rows, chunk_sql, single_sql) in [
         (new, &INSERT_STATES_CHUNK_SQL, &INSERT_STATE_SQL),
         (stored, &UPDATE_STATES_CHUNK_SQL, &UPDATE_STATE_SQL),
@@ -178,14 +191,14 @@ pub(super) fn save_states(tx: &rusqlite::Transaction<'_>, states: States<'_>) ->
             let mut stmt = tx.prepare_cached(chunk_sql.as_str()).map_err(sqlite_err)?;
             for chunk in &mut chunks {
                 for (i, (contact, pending)) in chunk.iter().enumerate() {
-                    bind(&mut stmt, 1 + 10 * i, *contact, pending)?;
+                    bind(&mut stmt, 1 + 10 * i, **contact, pending)?;
                 }
                 stmt.raw_execute().map_err(sqlite_err)?;
             }
         }
         let mut stmt = tx.prepare_cached(single_sql.as_str()).map_err(sqlite_err)?;
         for (contact, pending) in chunks.remainder() {
-            bind(&mut stmt, 1, *contact, pending)?;
+            bind(&mut stmt, 1, **contact, pending)?;
             stmt.raw_execute().map_err(sqlite_err)?;
         }
     }

@@ -354,3 +354,73 @@ async fn migrating_a_database_with_events_keeps_every_event_findable() {
         .expect("foreign keys");
     assert_eq!(parents, ["sites"]);
 }
+
+/// The writer remembers the contacts and states of its batches; a change made through
+/// another connection (a new email, an erasure) is seen by the next batch, not overwritten.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_writer_forgets_what_another_connection_changed() {
+    use vestnik_domain::store::{AuditEntry, ContactStore};
+    let dir = tempfile::tempdir().expect("a temp directory");
+    let path = dir.path().join("vestnik.db");
+    let store = SqliteStore::open(&path, SqliteDurability::Normal)
+        .await
+        .expect("the store opens");
+    let site = store.create_site("Shop").await.expect("a site").0.id;
+    let contact_of = |answer: &[Ingested]| match answer[0] {
+        Ingested::Stored {
+            contact_id: Some(c),
+            ..
+        } => c,
+        ref other => panic!("a contact: {other:?}"),
+    };
+    let viewed_ids = |state: vestnik_domain::ContactState| -> Vec<String> {
+        state
+            .viewed
+            .iter()
+            .filter_map(|v| v["productId"].as_str().map(str::to_string))
+            .collect()
+    };
+    let first = store
+        .ingest(vec![viewed(&site, "old@shop.ru", "P1", None, 1)])
+        .await
+        .expect("a batch");
+    let ivan = contact_of(&first);
+
+    // The contacts API moves the email to another address: old@ names nobody now.
+    let mut moved = store.get_contact(&site, ivan).await.expect("the contact");
+    moved.email = Some(vestnik_domain::Email::parse("new@shop.ru").expect("an email"));
+    store.update_contact(&site, &moved).await.expect("updated");
+    let second = store
+        .ingest(vec![
+            viewed(&site, "old@shop.ru", "P2", None, 2),
+            viewed(&site, "new@shop.ru", "P3", None, 3),
+        ])
+        .await
+        .expect("a batch");
+    let somebody = contact_of(&second);
+    assert_ne!(somebody, ivan, "old@ is a new contact");
+    assert!(matches!(second[1], Ingested::Stored { contact_id: Some(c), .. } if c == ivan));
+    let state = store.contact_state(&site, ivan).await.expect("a state");
+    assert_eq!(viewed_ids(state), ["P3", "P1"]);
+
+    // Erased, then seen again: a new contact with only the new view.
+    let audit = AuditEntry {
+        site_id: site.clone(),
+        actor: "test".into(),
+        action: "contact.erase".into(),
+        subject: format!("contact:{}", ivan.0),
+        details: json!({}),
+    };
+    store
+        .erase_contact(&site, ivan, &audit)
+        .await
+        .expect("erased");
+    let third = store
+        .ingest(vec![viewed(&site, "new@shop.ru", "P4", None, 4)])
+        .await
+        .expect("a batch after the erasure");
+    let again = contact_of(&third);
+    assert_ne!(again, ivan);
+    let state = store.contact_state(&site, again).await.expect("a state");
+    assert_eq!(viewed_ids(state), ["P4"]);
+}

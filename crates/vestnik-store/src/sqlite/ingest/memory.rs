@@ -1,0 +1,113 @@
+//! What the event writer remembers between batches: how many entries wait in
+//! `event_contacts_recent`, and the contacts its last batches touched with their states.
+//!
+//! Looking a contact up by email with its state, and decoding the state's JSON lists, was a
+//! fifth of a batch's work for contacts the writer itself had just written. The remembered
+//! contacts are exactly what the writer's own commits left, so they hold while nothing else
+//! writes the database: SQLite's `PRAGMA data_version` changes on the writer's connection
+//! when another connection commits (the contacts API changing an email, an erasure, an
+//! order creating a contact), and then everything is forgotten. A failed batch forgets too.
+
+use std::collections::HashMap;
+use vestnik_domain::{ContactId, SiteId, StoreResult};
+
+use super::state::{PendingState, States};
+use crate::sqlite::bulk::sqlite_err;
+
+/// Past this many bytes of remembered states (as `PendingState::approx_bytes` counts them),
+/// the writer forgets them all and starts over.
+const MAX_STATE_BYTES: usize = if cfg!(test) {
+    16 * 1024
+} else {
+    64 * 1024 * 1024
+};
+
+#[derive(Default)]
+pub(crate) struct WriterMemory {
+    /// Entries in `event_contacts_recent` as of the last commit; `None` when not known.
+    pub(super) recent_entries: Option<i64>,
+    /// `PRAGMA data_version` as of the last commit.
+    data_version: Option<i64>,
+    /// A locator's value → the contacts it names, with their site and locator column.
+    by_locator: HashMap<String, Vec<(SiteId, &'static str, ContactId)>>,
+    states: HashMap<ContactId, PendingState>,
+    state_bytes: usize,
+}
+
+impl WriterMemory {
+    /// At the start of a batch's transaction: forgets everything when another connection
+    /// has committed since the last batch.
+    pub(super) fn check(&mut self, tx: &rusqlite::Transaction<'_>) -> StoreResult<()> {
+        let version: i64 = tx
+            .prepare_cached("SELECT data_version FROM pragma_data_version")
+            .and_then(|mut s| s.query_row([], |r| r.get(0)))
+            .map_err(sqlite_err)?;
+        if self.data_version != Some(version) {
+            self.forget();
+            self.data_version = Some(version);
+        }
+        Ok(())
+    }
+
+    pub(super) fn forget(&mut self) {
+        *self = WriterMemory::default();
+    }
+
+    /// The contact of `site` whose `column` (email or phone) is `value`, if remembered.
+    pub(super) fn contact(&self, site: &str, column: &str, value: &str) -> Option<ContactId> {
+        self.by_locator.get(value).and_then(|hits| {
+            hits.iter()
+                .find(|(s, c, _)| s.as_str() == site && *c == column)
+                .map(|&(_, _, id)| id)
+        })
+    }
+
+    /// Takes the contact's remembered state out, for the batch to change.
+    pub(super) fn take_state(&mut self, contact: ContactId) -> Option<PendingState> {
+        let state = self.states.remove(&contact)?;
+        self.state_bytes = self.state_bytes.saturating_sub(state.approx_bytes());
+        Some(state)
+    }
+
+    /// After a commit: remembers the batch's contacts (`(site, column, value) → contact`)
+    /// and the states it wrote.
+    pub(super) fn remember<'a>(
+        &mut self,
+        locators: impl IntoIterator<Item = ((&'a str, &'static str, &'a str), ContactId)>,
+        states: States,
+    ) {
+        for (id, mut state) in states {
+            state.mark_stored();
+            self.state_bytes += state.approx_bytes();
+            if let Some(old) = self.states.insert(id, state) {
+                self.state_bytes = self.state_bytes.saturating_sub(old.approx_bytes());
+            }
+        }
+        for ((site, column, value), id) in locators {
+            if !self.states.contains_key(&id) {
+                continue;
+            }
+            let owned = |site: &str| (SiteId::from_trusted(site.to_string()), column, id);
+            // Looked up before inserting: most batches name contacts already remembered,
+            // and an entry's key would be a new String each time.
+            match self.by_locator.get_mut(value) {
+                Some(hits) => match hits
+                    .iter_mut()
+                    .find(|(s, c, _)| s.as_str() == site && *c == column)
+                {
+                    Some(known) => known.2 = id,
+                    None => hits.push(owned(site)),
+                },
+                None => {
+                    self.by_locator.insert(value.to_string(), vec![owned(site)]);
+                }
+            }
+        }
+        if self.state_bytes > MAX_STATE_BYTES {
+            let (recent_entries, data_version) = (self.recent_entries, self.data_version);
+            self.forget();
+            self.recent_entries = recent_entries;
+            self.data_version = data_version;
+        }
+    }
+}
