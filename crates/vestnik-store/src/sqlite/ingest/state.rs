@@ -134,22 +134,16 @@ fn insert_states_sql(rows: usize) -> String {
     )
 }
 
-/// `UPDATE contact_state` of `rows` stored rows, from a VALUES list in the column order of
-/// `insert_states_sql`. (An upsert's DO UPDATE always needs the statement journal.)
-fn update_states_sql(rows: usize) -> String {
-    format!(
-        "UPDATE OR FAIL contact_state SET viewed = v.column3, cart = v.column4, \
-             recycle_state_id = v.column5, wishlist = v.column6, last_search = v.column7, \
-             last_search_found = v.column8, last_category_id = v.column9, last_activity_at = v.column10 \
-         FROM (VALUES {}) AS v WHERE contact_state.contact_id = v.column1",
-        super::placeholder_rows(rows, 10)
-    )
-}
+/// `UPDATE contact_state` of one stored row, in the parameter order of `insert_states_sql`
+/// (`?2`, the site, does not change). One row per statement: a multi-row UPDATE ... FROM
+/// (VALUES ...) materialized its VALUES in a temporary table each time, which cost more than
+/// the statements it saved.
+const UPDATE_STATE_SQL: &str = "UPDATE OR FAIL contact_state SET viewed = ?3, cart = ?4, \
+     recycle_state_id = ?5, wishlist = ?6, last_search = ?7, last_search_found = ?8, \
+     last_category_id = ?9, last_activity_at = ?10 WHERE contact_id = ?1";
 
 static INSERT_STATES_CHUNK_SQL: LazyLock<String> = LazyLock::new(|| insert_states_sql(CHUNK));
 static INSERT_STATE_SQL: LazyLock<String> = LazyLock::new(|| insert_states_sql(1));
-static UPDATE_STATES_CHUNK_SQL: LazyLock<String> = LazyLock::new(|| update_states_sql(CHUNK));
-static UPDATE_STATE_SQL: LazyLock<String> = LazyLock::new(|| update_states_sql(1));
 
 /// Writes the batch's states back, `CHUNK` contacts per statement (as `insert_events`): new
 /// rows inserted, stored ones updated.
@@ -182,25 +176,29 @@ pub(super) fn save_states(tx: &rusqlite::Transaction<'_>, states: &States) -> St
         bound.map_err(sqlite_err)
     };
     let (stored, new): (Vec<_>, Vec<_>) = states.iter().partition(|(_, p)| p.is_stored);
-    for (rows, chunk_sql, single_sql) in [
-        (new, &INSERT_STATES_CHUNK_SQL, &INSERT_STATE_SQL),
-        (stored, &UPDATE_STATES_CHUNK_SQL, &UPDATE_STATE_SQL),
-    ] {
-        let mut chunks = rows.chunks_exact(CHUNK);
-        if rows.len() >= CHUNK {
-            let mut stmt = tx.prepare_cached(chunk_sql.as_str()).map_err(sqlite_err)?;
-            for chunk in &mut chunks {
-                for (i, (contact, pending)) in chunk.iter().enumerate() {
-                    bind(&mut stmt, 1 + 10 * i, **contact, pending)?;
-                }
-                stmt.raw_execute().map_err(sqlite_err)?;
+    let mut chunks = new.chunks_exact(CHUNK);
+    if new.len() >= CHUNK {
+        let mut insert = tx
+            .prepare_cached(INSERT_STATES_CHUNK_SQL.as_str())
+            .map_err(sqlite_err)?;
+        for chunk in &mut chunks {
+            for (i, (contact, pending)) in chunk.iter().enumerate() {
+                bind(&mut insert, 1 + 10 * i, **contact, pending)?;
             }
+            insert.raw_execute().map_err(sqlite_err)?;
         }
-        let mut stmt = tx.prepare_cached(single_sql.as_str()).map_err(sqlite_err)?;
-        for (contact, pending) in chunks.remainder() {
-            bind(&mut stmt, 1, **contact, pending)?;
-            stmt.raw_execute().map_err(sqlite_err)?;
-        }
+    }
+    let mut insert = tx
+        .prepare_cached(INSERT_STATE_SQL.as_str())
+        .map_err(sqlite_err)?;
+    for (contact, pending) in chunks.remainder() {
+        bind(&mut insert, 1, **contact, pending)?;
+        insert.raw_execute().map_err(sqlite_err)?;
+    }
+    let mut update = tx.prepare_cached(UPDATE_STATE_SQL).map_err(sqlite_err)?;
+    for (contact, pending) in stored {
+        bind(&mut update, 1, *contact, pending)?;
+        update.raw_execute().map_err(sqlite_err)?;
     }
     Ok(())
 }
