@@ -153,8 +153,8 @@ fn write_batch(
     check_sites(&tx, batch)?;
     let mut fates: Vec<Fate> = Vec::with_capacity(batch.len());
     let mut first_with_key: HashMap<(&str, &str), usize> = HashMap::new();
-    let mut contacts: KnownContacts = HashMap::with_capacity(batch.len());
-    let mut states: States = HashMap::with_capacity(batch.len());
+    let mut contacts = KnownContacts::with_capacity(batch.len());
+    let mut states = States::with_capacity_and_hasher(batch.len(), Default::default());
     let mut types: BTreeMap<(&str, &str), (bool, i64, BTreeSet<&str>)> = BTreeMap::new();
     // The events to store, by batch index, with their contacts.
     let mut to_store: Vec<(usize, Option<ContactId>)> = Vec::with_capacity(batch.len());
@@ -208,8 +208,8 @@ fn write_batch(
     save_states(&tx, &states)?;
     register_types(&tx, types, now)?;
     tx.commit().map_err(sqlite_err)?;
-    memory.recent_entries = Some(recent_entries);
-    memory.remember(contacts, states);
+    memory.recent_entries = recent_entries;
+    memory.remember(contacts.learned, states);
 
     let mut results: Vec<Ingested> = Vec::with_capacity(batch.len());
     let mut stored = to_store.iter().zip(&event_ids);
@@ -437,8 +437,39 @@ fn insert_outbox(
     Ok(())
 }
 
-/// Contacts resolved so far in this batch, by (site, locator column, value).
-type KnownContacts<'a> = HashMap<(&'a str, &'static str, &'a str), ContactId>;
+/// A locator: (site, column, value).
+type Locator<'a> = (&'a str, &'static str, &'a str);
+
+/// Contacts resolved so far in this batch, by locator, and the locators the batch learned
+/// from the database (or by creating the contact), for the writer's memory.
+struct KnownContacts<'a> {
+    resolved: HashMap<Locator<'a>, ContactId, foldhash::fast::RandomState>,
+    learned: Vec<(Locator<'a>, ContactId)>,
+}
+
+impl<'a> KnownContacts<'a> {
+    fn with_capacity(n: usize) -> Self {
+        KnownContacts {
+            resolved: HashMap::with_capacity_and_hasher(n, Default::default()),
+            learned: Vec::new(),
+        }
+    }
+
+    fn get(&self, locator: &Locator<'a>) -> Option<&ContactId> {
+        self.resolved.get(locator)
+    }
+
+    /// A contact the writer's memory named.
+    fn insert(&mut self, locator: Locator<'a>, id: ContactId) {
+        self.resolved.insert(locator, id);
+    }
+
+    /// A contact found in the database or created.
+    fn learn(&mut self, locator: Locator<'a>, id: ContactId) {
+        self.resolved.insert(locator, id);
+        self.learned.push((locator, id));
+    }
+}
 
 /// The contact the event's locators name (email wins over phone), created when unknown;
 /// `None` for an event without a locator. The batch holds the write lock, so a lookup that
@@ -490,7 +521,7 @@ fn resolve_contact<'a>(
             .optional()
             .map_err(sqlite_err)?;
         if let Some((id, state)) = found {
-            known.insert((site, col, value), id);
+            known.learn((site, col, value), id);
             // Found earlier in the batch by its other locator: that state has the batch's
             // changes, the stored one does not.
             states.entry(id).or_insert(state);
@@ -503,7 +534,7 @@ fn resolve_contact<'a>(
     let id = ContactId(tx.last_insert_rowid());
     for (col, value) in lookups {
         if let Some(value) = value {
-            known.insert((site, col, value), id);
+            known.learn((site, col, value), id);
         }
     }
     // Contact ids are never reused (AUTOINCREMENT), so a new contact has no stored state.

@@ -1,14 +1,18 @@
-//! The contact → events index on SQLite (migration 0008): a batch adds its entries to the
-//! small `event_contacts_recent`, and once that holds `FOLD_AT` entries, moves them all into
-//! `event_contacts` in the same transaction.
+//! The contact → events index on SQLite (migration 0008): a batch adds its entries to
+//! `event_contacts_recent`; once that holds more than `RECENT_TARGET` entries, each batch
+//! also moves the entries of a run of contacts (about `SLICE_ENTRIES` entries) into
+//! `event_contacts`, in the same transaction, sweeping the contacts in id order round after
+//! round.
 //!
 //! Why two tables: an index of every event by contact takes its new entries all over the
 //! tree, since events of many contacts arrive interleaved, so each one dirtied a page of its
-//! own (4 KiB to the WAL and again to the file per event). The recent table has few pages,
-//! which a batch's entries share; the move writes one page per contact that had events since
-//! the last move, whatever their number.
+//! own (4 KiB to the WAL and again to the file per event). The recent table is much smaller,
+//! and a move writes a contact's entries of a whole sweep together, a page or two per
+//! contact whatever their number. Moving a slice per batch, not everything at once, keeps
+//! every batch's share of the work small: one large move held up the batch that made it
+//! (and every request waiting on it) for half a second.
 
-use rusqlite::Transaction;
+use rusqlite::{OptionalExtension, Transaction};
 use std::sync::LazyLock;
 use vestnik_domain::{ContactId, StoreResult};
 
@@ -16,10 +20,31 @@ use super::{CHUNK, placeholder_rows};
 use crate::error::internal;
 use crate::sqlite::bulk::sqlite_err;
 
-/// Entries in `event_contacts_recent` at which a batch moves them into `event_contacts`.
-/// Smaller keeps the recent table's pages (which every batch rewrites) fewer; larger moves
-/// more entries per contact page. 64 Ki entries is about 250 pages.
-pub(crate) const FOLD_AT: i64 = if cfg!(test) { 40 } else { 65_536 };
+/// Entries `event_contacts_recent` may hold before batches start moving them. Larger makes
+/// each contact's entries per move more (fewer pages written per entry); the recent table's
+/// pages that a batch touches grow with it. 256 Ki entries is about 1 000 pages.
+pub(crate) const RECENT_TARGET: i64 = if cfg!(test) { 40 } else { 262_144 };
+
+/// Entries a move takes, about: whole contacts, up to the one holding entry number
+/// `SLICE_ENTRIES` (that contact waits for the next move, unless it is the first). More than
+/// a batch usually adds, so the recent table shrinks back under target.
+pub(crate) const SLICE_ENTRIES: i64 = if cfg!(test) { 16 } else { 2_048 };
+
+/// The first contact past the slice of `SLICE_ENTRIES` entries that starts at `?1`.
+static SLICE_END_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT contact_id FROM event_contacts_recent WHERE contact_id >= ?1 \
+         ORDER BY contact_id, event_id LIMIT 1 OFFSET {SLICE_ENTRIES}"
+    )
+});
+
+/// Where the sweep stands: the recent table's size (when known) and the contact the next
+/// move starts at.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct RecentEntries {
+    pub(crate) count: Option<i64>,
+    pub(crate) next_contact: i64,
+}
 
 static RECENT_CHUNK_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
@@ -28,14 +53,14 @@ static RECENT_CHUNK_SQL: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// Adds the stored events' entries. `recent` is the recent table's size before the batch,
-/// when known; returns it after.
+/// Adds the stored events' entries, and moves a slice when the recent table is over
+/// target. Returns where the sweep stands after the batch.
 pub(super) fn add(
     tx: &Transaction<'_>,
     to_store: &[(usize, Option<ContactId>)],
     event_ids: &[i64],
-    recent: Option<i64>,
-) -> StoreResult<i64> {
+    recent: RecentEntries,
+) -> StoreResult<RecentEntries> {
     if to_store.len() != event_ids.len() {
         return Err(internal("an ingested event lost its id"));
     }
@@ -44,7 +69,7 @@ pub(super) fn add(
         .zip(event_ids)
         .filter_map(|(&(_, contact), &event)| contact.map(|c| (c.0, event)))
         .collect();
-    if let (true, Some(recent)) = (entries.is_empty(), recent) {
+    if let (true, Some(_)) = (entries.is_empty(), recent.count) {
         return Ok(recent);
     }
     let mut chunks = entries.chunks_exact(CHUNK);
@@ -74,24 +99,43 @@ pub(super) fn add(
             .execute(rusqlite::params![contact, event])
             .map_err(sqlite_err)?;
     }
-    let size = if let Some(recent) = recent {
-        recent + entries.len() as i64
+    let count = if let Some(count) = recent.count {
+        count + entries.len() as i64
     } else {
         tx.query_row("SELECT count(*) FROM event_contacts_recent", [], |r| {
             r.get::<_, i64>(0)
         })
         .map_err(sqlite_err)?
     };
-    if size < FOLD_AT {
-        return Ok(size);
+    if count <= RECENT_TARGET {
+        return Ok(RecentEntries {
+            count: Some(count),
+            next_contact: recent.next_contact,
+        });
     }
-    tx.execute(
-        "INSERT OR FAIL INTO event_contacts (contact_id, event_id) \
-         SELECT contact_id, event_id FROM event_contacts_recent",
-        [],
-    )
-    .map_err(sqlite_err)?;
-    tx.execute("DELETE FROM event_contacts_recent", [])
+    let start = recent.next_contact;
+    let end: Option<i64> = tx
+        .prepare_cached(SLICE_END_SQL.as_str())
+        .and_then(|mut s| s.query_row([start], |r| r.get(0)).optional())
         .map_err(sqlite_err)?;
-    Ok(0)
+    // A contact with more entries than a slice is moved whole; past the last contact, the
+    // sweep starts over.
+    let end = end.map(|end| end.max(start + 1)).unwrap_or(i64::MAX);
+    tx.prepare_cached(
+        "INSERT OR FAIL INTO event_contacts (contact_id, event_id) \
+         SELECT contact_id, event_id FROM event_contacts_recent \
+         WHERE contact_id >= ?1 AND contact_id < ?2",
+    )
+    .and_then(|mut s| s.execute([start, end]))
+    .map_err(sqlite_err)?;
+    let moved = tx
+        .prepare_cached(
+            "DELETE FROM event_contacts_recent WHERE contact_id >= ?1 AND contact_id < ?2",
+        )
+        .and_then(|mut s| s.execute([start, end]))
+        .map_err(sqlite_err)?;
+    Ok(RecentEntries {
+        count: Some(count - moved as i64),
+        next_contact: if end == i64::MAX { 0 } else { end },
+    })
 }

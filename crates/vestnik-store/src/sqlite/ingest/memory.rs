@@ -8,9 +8,11 @@
 //! when another connection commits (the contacts API changing an email, an erasure, an
 //! order creating a contact), and then everything is forgotten. A failed batch forgets too.
 
+use foldhash::fast::RandomState;
 use std::collections::HashMap;
 use vestnik_domain::{ContactId, SiteId, StoreResult};
 
+use super::contact_index::RecentEntries;
 use super::state::{PendingState, States};
 use crate::sqlite::bulk::sqlite_err;
 
@@ -24,13 +26,13 @@ const MAX_STATE_BYTES: usize = if cfg!(test) {
 
 #[derive(Default)]
 pub(crate) struct WriterMemory {
-    /// Entries in `event_contacts_recent` as of the last commit; `None` when not known.
-    pub(super) recent_entries: Option<i64>,
+    /// `event_contacts_recent` as of the last commit.
+    pub(super) recent_entries: RecentEntries,
     /// `PRAGMA data_version` as of the last commit.
     data_version: Option<i64>,
     /// A locator's value → the contacts it names, with their site and locator column.
-    by_locator: HashMap<String, Vec<(SiteId, &'static str, ContactId)>>,
-    states: HashMap<ContactId, PendingState>,
+    by_locator: HashMap<String, Vec<(SiteId, &'static str, ContactId)>, RandomState>,
+    states: HashMap<ContactId, PendingState, RandomState>,
     state_bytes: usize,
 }
 
@@ -69,8 +71,8 @@ impl WriterMemory {
         Some(state)
     }
 
-    /// After a commit: remembers the batch's contacts (`(site, column, value) → contact`)
-    /// and the states it wrote.
+    /// After a commit: remembers the states the batch wrote and the locators it learned
+    /// (`(site, column, value) → contact`: contacts it found in the database or created).
     pub(super) fn remember<'a>(
         &mut self,
         locators: impl IntoIterator<Item = ((&'a str, &'static str, &'a str), ContactId)>,

@@ -10,7 +10,7 @@ use crate::error::internal;
 use crate::sqlite::bulk::sqlite_err;
 
 /// The state of every contact the batch touched, as its events leave it.
-pub(super) type States = HashMap<ContactId, PendingState>;
+pub(super) type States = HashMap<ContactId, PendingState, foldhash::fast::RandomState>;
 
 /// A contact's state during a batch. Its JSON lists stay as the stored text until an event
 /// needs them decoded, and that text is written back as it was: most events change one list

@@ -197,11 +197,11 @@ async fn long_batches_answer_store_and_announce_every_event_as_itself() {
 }
 
 /// Every stored event with a contact is found through `contact_events`, before and after the
-/// writer moves the recent entries (every `FOLD_AT` of them), and after a restart, when the
-/// writer no longer knows how many recent entries there are.
+/// writer moves recent entries (past `RECENT_TARGET` of them), all the way round the contacts
+/// and after a restart, when the writer no longer knows how many recent entries there are.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_contacts_events_are_found_through_the_contact_index() {
-    use super::contact_index::FOLD_AT;
+    use super::contact_index::{RECENT_TARGET, SLICE_ENTRIES};
     let dir = tempfile::tempdir().expect("a temp directory");
     let path = dir.path().join("vestnik.db");
     let pairs = |sql: &str| -> Vec<(i64, i64)> {
@@ -214,6 +214,7 @@ async fn every_contacts_events_are_found_through_the_contact_index() {
     };
     let count = |table: &str| pairs(&format!("SELECT count(*), 0 FROM {table}"))[0].0;
     let at = 1_700_000_000_000;
+    let per_batch = SLICE_ENTRIES / 2 + 1;
     let mut n = 0;
     for opening in 0..2 {
         let store = SqliteStore::open(&path, SqliteDurability::Normal)
@@ -223,8 +224,8 @@ async fn every_contacts_events_are_found_through_the_contact_index() {
             Some(site) => site.id.clone(),
             None => store.create_site("Shop").await.expect("a site").0.id,
         };
-        for batch in 0..4 {
-            let events: Vec<EventToStore> = (0..FOLD_AT / 2 + 3)
+        for batch in 0..12 {
+            let events: Vec<EventToStore> = (0..per_batch)
                 .map(|i| {
                     n += 1;
                     if i == 5 {
@@ -252,12 +253,12 @@ async fn every_contacts_events_are_found_through_the_contact_index() {
                 ),
                 "opening {opening}, batch {batch}"
             );
-            assert!(count("event_contacts_recent") < FOLD_AT);
+            assert!(count("event_contacts_recent") <= RECENT_TARGET + per_batch);
         }
         assert!(count("event_contacts") > 0, "recent entries were moved");
         store.close().await;
     }
-    assert_eq!(count("events"), 2 * 4 * (FOLD_AT / 2 + 3));
+    assert_eq!(count("events"), 2 * 12 * per_batch);
 }
 
 /// The ingest connection checks no foreign keys; a batch for a site that is gone fails as a
