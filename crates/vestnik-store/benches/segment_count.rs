@@ -217,8 +217,8 @@ fn fill_site(
         // The contact → events index the event writer keeps (migration 0008).
         tx.execute(
             "INSERT INTO event_contacts (contact_id, event_id) \
-             SELECT contact_id, id FROM events WHERE contact_id IS NOT NULL",
-            [],
+             SELECT contact_id, id FROM events WHERE site_id = ?1 AND contact_id IS NOT NULL",
+            [site],
         )?;
     }
     {

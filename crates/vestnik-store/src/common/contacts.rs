@@ -118,10 +118,10 @@ macro_rules! impl_contact_stores {
                 let mut tx = self.writes().begin().await.map_err(map_err("contact"))?;
                 // Its events go with it. On SQLite no foreign key cascades to them (migration
                 // 0008: there is no index on events.contact_id to cascade through).
-                sqlx::query(
-                    "DELETE FROM events WHERE site_id = $1 \
-                     AND id IN (SELECT event_id FROM contact_events WHERE contact_id = $2)",
-                )
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "DELETE FROM events WHERE id IN (SELECT e.id FROM {} AND e.site_id = $1)",
+                    dialect::EVENTS_OF_CONTACT
+                )))
                 .bind(site.as_str())
                 .bind(id.0)
                 .execute(&mut *tx)

@@ -8,11 +8,11 @@ macro_rules! contact_gdpr_fns {
 
         async fn export_in(conn: &mut $conn, site: &SiteId, id: ContactId, audit: &AuditEntry) -> StoreResult<Exported> {
             let contact = contact_in(&mut *conn, site, id).await?;
-            let events = sqlx::query(
-                "SELECT id, event_type, key_value, params, received_at FROM events \
-                 WHERE site_id = $1 AND id IN (SELECT event_id FROM contact_events WHERE contact_id = $2) \
-                 ORDER BY id",
-            )
+            let events = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT e.id, e.event_type, e.key_value, e.params, e.received_at \
+                 FROM {} AND e.site_id = $1 ORDER BY e.id",
+                dialect::EVENTS_OF_CONTACT
+            )))
             .bind(site.as_str())
             .bind(id.0)
             .fetch_all(&mut *conn)

@@ -37,7 +37,7 @@ pub(crate) struct Fragments {
     pub json_text_list: fn(usize) -> String,
     /// Appended to `ORDER BY offer_id` so ids compare byte by byte.
     pub offer_id_order: &'static str,
-    /// Joins the events `e` of each contact `co.contact_id`.
+    /// A FROM clause of the events `e` of the contacts in `co` (`co.contact_id`).
     pub events_of_co: &'static str,
 }
 
@@ -100,8 +100,8 @@ impl Fragments {
                  WHERE e.site_id = $1 AND e.event_type = 'productViewed' AND e.received_at >= $2 \
                      AND e.contact_id IS NOT NULL AND e.contact_id <> $6 AND {pid} IN {seeds} \
                  GROUP BY e.contact_id ORDER BY max(e.received_at) DESC, e.contact_id LIMIT $7), \
-             pairs AS (SELECT DISTINCT e.contact_id, {pid} AS offer_id FROM co \
-                 {events_of_co} \
+             pairs AS (SELECT DISTINCT e.contact_id, {pid} AS offer_id \
+                 FROM {events_of_co} \
                  WHERE e.site_id = $1 AND e.event_type = 'productViewed' AND e.received_at >= $2), \
              scores AS (SELECT offer_id, count(*) AS score FROM pairs \
                  WHERE offer_id NOT IN {seeds} GROUP BY offer_id) \

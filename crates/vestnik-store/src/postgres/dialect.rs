@@ -290,6 +290,10 @@ pub(crate) async fn insert_promo_codes(
     Ok(added)
 }
 
+/// A contact's events `e` (the contact is `$2`), as `FROM … WHERE …` to continue with `AND`
+/// (through the `events_contact` index).
+pub(crate) const EVENTS_OF_CONTACT: &str = "events e WHERE e.contact_id = $2";
+
 /// Recommendations (`common/recommend.rs`): PostgreSQL reads JSONB with `->>` and
 /// `jsonb_array_elements`, and orders offer ids under the "C" collation (byte order, as on
 /// SQLite) whatever the database's default.
@@ -303,6 +307,6 @@ pub(crate) fn recommend_fragments() -> crate::common::recommend::Fragments {
             format!("(SELECT t.value FROM jsonb_array_elements_text(${n}::jsonb) AS t(value))")
         },
         offer_id_order: " COLLATE \"C\"",
-        events_of_co: "JOIN events e ON e.contact_id = co.contact_id",
+        events_of_co: "co JOIN events e ON e.contact_id = co.contact_id",
     }
 }

@@ -255,6 +255,13 @@ pub(crate) async fn insert_promo_codes(
         .await
 }
 
+/// A contact's events `e` (the contact is `$2`), as `FROM … WHERE …` to continue with `AND`.
+/// Through the contact index (migration 0008), which drives: `CROSS JOIN` fixes the order, as
+/// without statistics the planner would rather walk the site's events by `events_site_type_time`
+/// and probe the index for each.
+pub(crate) const EVENTS_OF_CONTACT: &str =
+    "contact_events ce CROSS JOIN events e ON e.id = ce.event_id WHERE ce.contact_id = $2";
+
 /// Recommendations (`common/recommend.rs`): SQLite reads JSON with `json_extract`/`json_each`;
 /// a numeric `productId` is cast to text so it groups and joins with offer ids.
 pub(crate) fn recommend_fragments() -> crate::common::recommend::Fragments {
@@ -266,8 +273,12 @@ pub(crate) fn recommend_fragments() -> crate::common::recommend::Fragments {
         json_text_list: |n| format!("(SELECT value FROM json_each(${n}))"),
         // SQLite's default collation is BINARY already.
         offer_id_order: "",
-        // `events` has no index on the contact here (migration 0008).
-        events_of_co: "JOIN contact_events ce ON ce.contact_id = co.contact_id \
-                       JOIN events e ON e.id = ce.event_id",
+        // `events` has no index on the contact here (migration 0008). The two tables of the
+        // contact index are named, not the view: joined after `co`, the view was built whole.
+        events_of_co: "(SELECT contact_id, event_id FROM event_contacts \
+                            WHERE contact_id IN (SELECT contact_id FROM co) \
+                        UNION ALL SELECT contact_id, event_id FROM event_contacts_recent \
+                            WHERE contact_id IN (SELECT contact_id FROM co)) ce \
+                       CROSS JOIN events e ON e.id = ce.event_id",
     }
 }
