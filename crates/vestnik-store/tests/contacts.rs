@@ -41,6 +41,25 @@ async fn raw_count(db: &TestDb, sql: String) -> i64 {
     }
 }
 
+/// A site with ivan@shop.ru (returned first) and stranger@shop.ru, and their events and
+/// orders as `seed_events_and_orders` leaves them.
+async fn ivan_and_a_stranger_with_history(db: &TestDb) -> (SiteId, ContactId, ContactId) {
+    let s = db.store();
+    let site = site(&*s).await;
+    let r = s
+        .upsert_contacts(
+            &site,
+            &[by_email("ivan@shop.ru"), by_email("stranger@shop.ru")],
+            OverwriteRule::Overwrite,
+        )
+        .await
+        .unwrap();
+    let id = r[0].as_ref().unwrap().0.id;
+    let stranger = r[1].as_ref().unwrap().0.id;
+    seed_events_and_orders(db, &site, id, "ivan@shop.ru", stranger).await;
+    (site, id, stranger)
+}
+
 /// Two events and two orders of the contact (one order tied only by email), and one event and
 /// one order of somebody else.
 async fn seed_events_and_orders(
@@ -429,18 +448,7 @@ mod cases {
 
     pub async fn export_and_erasure_cover_the_persons_events_and_orders(db: TestDb) {
         let s = db.store();
-        let site = site(&*s).await;
-        let r = s
-            .upsert_contacts(
-                &site,
-                &[by_email("ivan@shop.ru"), by_email("stranger@shop.ru")],
-                OverwriteRule::Overwrite,
-            )
-            .await
-            .unwrap();
-        let id = r[0].as_ref().unwrap().0.id;
-        let stranger = r[1].as_ref().unwrap().0.id;
-        seed_events_and_orders(&db, &site, id, "ivan@shop.ru", stranger).await;
+        let (site, id, _stranger) = ivan_and_a_stranger_with_history(&db).await;
 
         let export = s
             .export_contact(&site, id, &audit(&site, "contact.export", id))
@@ -487,18 +495,7 @@ mod cases {
 
     pub async fn deleting_a_contact_deletes_its_events_and_no_one_elses(db: TestDb) {
         let s = db.store();
-        let site = site(&*s).await;
-        let r = s
-            .upsert_contacts(
-                &site,
-                &[by_email("ivan@shop.ru"), by_email("stranger@shop.ru")],
-                OverwriteRule::Overwrite,
-            )
-            .await
-            .unwrap();
-        let id = r[0].as_ref().unwrap().0.id;
-        let stranger = r[1].as_ref().unwrap().0.id;
-        seed_events_and_orders(&db, &site, id, "ivan@shop.ru", stranger).await;
+        let (site, id, stranger) = ivan_and_a_stranger_with_history(&db).await;
 
         assert!(s.delete_contact(&site, id).await.unwrap());
         assert_eq!(

@@ -266,6 +266,34 @@ static EVENTS_CHUNK_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(
     )
 });
 
+/// Inserts `rows` with `chunk_sql` (`CHUNK` rows of `columns` parameters each) a chunk at a
+/// time, the remainder with `single_sql` (one row); `bind` binds a row from its first
+/// parameter on.
+pub(super) fn insert_rows<T>(
+    tx: &rusqlite::Transaction<'_>,
+    rows: &[T],
+    columns: usize,
+    (chunk_sql, single_sql): (&str, &str),
+    mut bind: impl FnMut(&mut rusqlite::CachedStatement<'_>, usize, &T) -> StoreResult<()>,
+) -> StoreResult<()> {
+    let mut chunks = rows.chunks_exact(CHUNK);
+    if rows.len() >= CHUNK {
+        let mut insert = tx.prepare_cached(chunk_sql).map_err(sqlite_err)?;
+        for chunk in &mut chunks {
+            for (i, row) in chunk.iter().enumerate() {
+                bind(&mut insert, 1 + columns * i, row)?;
+            }
+            insert.raw_execute().map_err(sqlite_err)?;
+        }
+    }
+    let mut insert = tx.prepare_cached(single_sql).map_err(sqlite_err)?;
+    for row in chunks.remainder() {
+        bind(&mut insert, 1, row)?;
+        insert.raw_execute().map_err(sqlite_err)?;
+    }
+    Ok(())
+}
+
 /// `(?1, …, ?columns), (?columns+1, …)`: `rows` rows of numbered placeholders for a VALUES list.
 pub(super) fn placeholder_rows(rows: usize, columns: usize) -> String {
     (0..rows)
@@ -497,15 +525,18 @@ fn resolve_contact<'a>(
             return Ok(Some(*id));
         }
         if let Some(id) = memory.contact(site, col, value) {
-            let state = match states.get(&id) {
-                Some(_) => None,
-                None => memory.take_state(id),
-            };
-            if states.contains_key(&id) || state.is_some() {
+            // Its state is the batch's already, or comes out of the memory; without either,
+            // the lookup below reads it.
+            let has_state = states.contains_key(&id)
+                || match memory.take_state(id) {
+                    Some(state) => {
+                        states.insert(id, state);
+                        true
+                    }
+                    None => false,
+                };
+            if has_state {
                 known.insert((site, col, value), id);
-                if let Some(state) = state {
-                    states.insert(id, state);
-                }
                 return Ok(Some(id));
             }
         }

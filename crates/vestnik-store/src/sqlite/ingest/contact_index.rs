@@ -16,7 +16,7 @@ use rusqlite::{OptionalExtension, Transaction};
 use std::sync::LazyLock;
 use vestnik_domain::{ContactId, StoreResult};
 
-use super::{CHUNK, placeholder_rows};
+use super::{CHUNK, insert_rows, placeholder_rows};
 use crate::error::internal;
 use crate::sqlite::bulk::sqlite_err;
 
@@ -69,36 +69,22 @@ pub(super) fn add(
         .zip(event_ids)
         .filter_map(|(&(_, contact), &event)| contact.map(|c| (c.0, event)))
         .collect();
-    if let (true, Some(_)) = (entries.is_empty(), recent.count) {
+    if entries.is_empty() && recent.count.is_some() {
         return Ok(recent);
     }
-    let mut chunks = entries.chunks_exact(CHUNK);
-    if entries.len() >= CHUNK {
-        let mut insert = tx
-            .prepare_cached(RECENT_CHUNK_SQL.as_str())
-            .map_err(sqlite_err)?;
-        for chunk in &mut chunks {
-            for (i, &(contact, event)) in chunk.iter().enumerate() {
-                insert
-                    .raw_bind_parameter(1 + 2 * i, contact)
-                    .map_err(sqlite_err)?;
-                insert
-                    .raw_bind_parameter(2 + 2 * i, event)
-                    .map_err(sqlite_err)?;
-            }
-            insert.raw_execute().map_err(sqlite_err)?;
-        }
-    }
-    let mut single = tx
-        .prepare_cached(
+    insert_rows(
+        tx,
+        &entries,
+        2,
+        (
+            RECENT_CHUNK_SQL.as_str(),
             "INSERT OR FAIL INTO event_contacts_recent (contact_id, event_id) VALUES (?1, ?2)",
-        )
-        .map_err(sqlite_err)?;
-    for &(contact, event) in chunks.remainder() {
-        single
-            .execute(rusqlite::params![contact, event])
-            .map_err(sqlite_err)?;
-    }
+        ),
+        |insert, p, &(contact, event)| {
+            insert.raw_bind_parameter(p, contact).map_err(sqlite_err)?;
+            insert.raw_bind_parameter(p + 1, event).map_err(sqlite_err)
+        },
+    )?;
     let count = if let Some(count) = recent.count {
         count + entries.len() as i64
     } else {

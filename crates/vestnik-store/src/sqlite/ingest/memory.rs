@@ -55,6 +55,13 @@ impl WriterMemory {
         *self = WriterMemory::default();
     }
 
+    /// Forgets the contacts and their states, keeping where the contact index stands.
+    fn forget_contacts(&mut self) {
+        self.by_locator.clear();
+        self.states.clear();
+        self.state_bytes = 0;
+    }
+
     /// The contact of `site` whose `column` (email or phone) is `value`, if remembered.
     pub(super) fn contact(&self, site: &str, column: &str, value: &str) -> Option<ContactId> {
         self.by_locator.get(value).and_then(|hits| {
@@ -106,10 +113,7 @@ impl WriterMemory {
             }
         }
         if self.state_bytes > MAX_STATE_BYTES {
-            let (recent_entries, data_version) = (self.recent_entries, self.data_version);
-            self.forget();
-            self.recent_entries = recent_entries;
-            self.data_version = data_version;
+            self.forget_contacts();
         }
     }
 }

@@ -42,7 +42,8 @@ impl PendingState {
     /// Reads columns 1..=8 of a `find_contact_sql!` row; NULLs (no state row) read as the
     /// empty state.
     pub(super) fn read(r: &rusqlite::Row<'_>, site: &SiteId) -> rusqlite::Result<Self> {
-        let mut pending = PendingState {
+        let stored: [Option<String>; 3] = [r.get(1)?, r.get(2)?, r.get(4)?];
+        Ok(PendingState {
             site: site.clone(),
             state: ContactState {
                 contact_id: None,
@@ -55,12 +56,10 @@ impl PendingState {
                 last_category_id: r.get(7)?,
                 last_activity_at: r.get::<_, Option<i64>>(8)?.map(Timestamp),
             },
-            stored: [r.get(1)?, r.get(2)?, r.get(4)?],
-            is_stored: false,
-        };
-        // `viewed` is NOT NULL: NULL means the LEFT JOIN found no state row.
-        pending.is_stored = pending.stored[VIEWED].is_some();
-        Ok(pending)
+            // `viewed` is NOT NULL: NULL means the LEFT JOIN found no state row.
+            is_stored: stored[VIEWED].is_some(),
+            stored,
+        })
     }
 
     pub(super) fn apply(&mut self, change: &StateChange, at: Timestamp) {
@@ -176,25 +175,13 @@ pub(super) fn save_states(tx: &rusqlite::Transaction<'_>, states: &States) -> St
         bound.map_err(sqlite_err)
     };
     let (stored, new): (Vec<_>, Vec<_>) = states.iter().partition(|(_, p)| p.is_stored);
-    let mut chunks = new.chunks_exact(CHUNK);
-    if new.len() >= CHUNK {
-        let mut insert = tx
-            .prepare_cached(INSERT_STATES_CHUNK_SQL.as_str())
-            .map_err(sqlite_err)?;
-        for chunk in &mut chunks {
-            for (i, (contact, pending)) in chunk.iter().enumerate() {
-                bind(&mut insert, 1 + 10 * i, **contact, pending)?;
-            }
-            insert.raw_execute().map_err(sqlite_err)?;
-        }
-    }
-    let mut insert = tx
-        .prepare_cached(INSERT_STATE_SQL.as_str())
-        .map_err(sqlite_err)?;
-    for (contact, pending) in chunks.remainder() {
-        bind(&mut insert, 1, **contact, pending)?;
-        insert.raw_execute().map_err(sqlite_err)?;
-    }
+    super::insert_rows(
+        tx,
+        &new,
+        10,
+        (INSERT_STATES_CHUNK_SQL.as_str(), INSERT_STATE_SQL.as_str()),
+        |insert, p, (contact, pending)| bind(insert, p, **contact, pending),
+    )?;
     let mut update = tx.prepare_cached(UPDATE_STATE_SQL).map_err(sqlite_err)?;
     for (contact, pending) in stored {
         bind(&mut update, 1, *contact, pending)?;

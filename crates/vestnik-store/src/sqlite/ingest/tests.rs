@@ -17,6 +17,12 @@ fn event(site: &SiteId, body: Value, at: i64) -> EventToStore {
     }
 }
 
+async fn open(path: &std::path::Path) -> SqliteStore {
+    SqliteStore::open(path, SqliteDurability::Normal)
+        .await
+        .expect("the store opens")
+}
+
 fn viewed(
     site: &SiteId,
     email: &str,
@@ -41,9 +47,7 @@ fn viewed(
 async fn long_batches_answer_store_and_announce_every_event_as_itself() {
     let dir = tempfile::tempdir().expect("a temp directory");
     let path = dir.path().join("vestnik.db");
-    let store = SqliteStore::open(&path, SqliteDurability::Normal)
-        .await
-        .expect("the store opens");
+    let store = open(&path).await;
     let site = store.create_site("Shop").await.expect("a site").0.id;
     let at = 1_700_000_000_000;
 
@@ -217,9 +221,7 @@ async fn every_contacts_events_are_found_through_the_contact_index() {
     let per_batch = SLICE_ENTRIES / 2 + 1;
     let mut n = 0;
     for opening in 0..2 {
-        let store = SqliteStore::open(&path, SqliteDurability::Normal)
-            .await
-            .expect("the store opens");
+        let store = open(&path).await;
         let site = match store.list_sites().await.expect("sites").first() {
             Some(site) => site.id.clone(),
             None => store.create_site("Shop").await.expect("a site").0.id,
@@ -267,9 +269,7 @@ async fn every_contacts_events_are_found_through_the_contact_index() {
 async fn a_batch_for_a_deleted_site_stores_nothing() {
     let dir = tempfile::tempdir().expect("a temp directory");
     let path = dir.path().join("vestnik.db");
-    let store = SqliteStore::open(&path, SqliteDurability::Normal)
-        .await
-        .expect("the store opens");
+    let store = open(&path).await;
     let kept = store.create_site("Kept").await.expect("a site").0.id;
     let gone = store.create_site("Gone").await.expect("a site").0.id;
     let conn = rusqlite::Connection::open(&path).expect("the database opens");
@@ -328,9 +328,8 @@ async fn migrating_a_database_with_events_keeps_every_event_findable() {
         )
         .expect("data before the migration");
     }
-    let store = SqliteStore::open(&path, SqliteDurability::Normal)
-        .await
-        .expect("the store opens and migrates");
+    // Opening applies the pending migration, 0008.
+    let store = open(&path).await;
     let site = SiteId::parse("0123456789abcdef01234567").expect("a site id");
     let stored = store
         .ingest(vec![viewed(&site, "a@shop.ru", "P1", None, 5)])
@@ -363,9 +362,7 @@ async fn the_writer_forgets_what_another_connection_changed() {
     use vestnik_domain::store::{AuditEntry, ContactStore};
     let dir = tempfile::tempdir().expect("a temp directory");
     let path = dir.path().join("vestnik.db");
-    let store = SqliteStore::open(&path, SqliteDurability::Normal)
-        .await
-        .expect("the store opens");
+    let store = open(&path).await;
     let site = store.create_site("Shop").await.expect("a site").0.id;
     let contact_of = |answer: &[Ingested]| match answer[0] {
         Ingested::Stored {
