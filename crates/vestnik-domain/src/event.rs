@@ -80,6 +80,25 @@ pub struct EventToStore {
     pub site_id: crate::ids::SiteId,
     pub event: crate::ingest::ValidEvent,
     pub received_at: Timestamp,
+    /// What the event adds to the contact's viewed or wishlist list, made by `new` from the
+    /// change and `received_at`.
+    pub list_entry: Option<crate::ingest::ListEntry>,
+}
+
+impl EventToStore {
+    pub fn new(
+        site_id: crate::ids::SiteId,
+        event: crate::ingest::ValidEvent,
+        received_at: Timestamp,
+    ) -> Self {
+        let list_entry = crate::ingest::ListEntry::of_change(&event.change, received_at);
+        EventToStore {
+            site_id,
+            event,
+            received_at,
+            list_entry,
+        }
+    }
 }
 
 /// What the store did with an event.

@@ -34,11 +34,7 @@ fn events(site: &vestnik_domain::SiteId, n: usize) -> Vec<EventToStore> {
                 ]
             }))
             .expect("a valid event");
-            EventToStore {
-                site_id: site.clone(),
-                event: ingest::validate(raw, None).expect("a valid event"),
-                received_at: Timestamp::now(),
-            }
+            EventToStore::new(site.clone(), ingest::validate(raw, None).expect("a valid event"), Timestamp::now())
         })
         .collect()
 }

@@ -21,11 +21,11 @@ fn event(site: &vestnik_domain::SiteId, n: usize) -> EventToStore {
         ]
     }))
     .unwrap();
-    EventToStore {
-        site_id: site.clone(),
-        event: ingest::validate(raw, None).unwrap(),
-        received_at: Timestamp::now(),
-    }
+    EventToStore::new(
+        site.clone(),
+        ingest::validate(raw, None).unwrap(),
+        Timestamp::now(),
+    )
 }
 
 async fn concurrent_submitters_share_batches_without_loss_or_doubles(db: TestDb) {

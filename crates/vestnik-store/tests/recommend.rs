@@ -88,11 +88,7 @@ async fn ingest(
         "params": list,
     }))
     .unwrap();
-    let event = EventToStore {
-        site_id: site.clone(),
-        event: ingest::validate(raw, None).unwrap(),
-        received_at: at,
-    };
+    let event = EventToStore::new(site.clone(), ingest::validate(raw, None).unwrap(), at);
     s.ingest(vec![event]).await.unwrap();
 }
 

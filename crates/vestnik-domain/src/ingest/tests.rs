@@ -230,3 +230,54 @@ fn a_cart_update_replaces_the_cart_and_keeps_its_recycle_state() {
         (Some("mug"), Some(false))
     );
 }
+
+/// The encoded entries the SQLite writer keeps must make the very lists `ContactState::apply`
+/// makes: same order, same de-duplication (ids trimmed, numbers as text), same cap, same
+/// bytes — including a list that was stored, read back and added to.
+#[test]
+fn list_entries_make_the_lists_contact_state_makes() {
+    let products = [
+        json!({"productId": "p1", "price": 1}),
+        json!({"productId": " p2 ", "price": 2, "name": "Кружка \"big\""}),
+        json!({"productId": 7, "price": 3}),
+        json!({"productId": "7", "price": 4}),
+        json!({"productId": "p1", "price": 5, "viewed_at": "sent by the shop"}),
+        json!({"productId": "p2", "price": 6}),
+    ];
+    for (kind, cap) in [("viewed", VIEWED_CAP), ("wishlist", WISHLIST_CAP)] {
+        let change = |p: &Value| match kind {
+            "viewed" => StateChange::Viewed(p.clone()),
+            _ => StateChange::Wishlist(p.clone()),
+        };
+        let list = |s: &ContactState| match kind {
+            "viewed" => s.viewed.clone(),
+            _ => s.wishlist.clone(),
+        };
+        let mut state = ContactState::default();
+        let mut entries: Vec<ListEntry> = Vec::new();
+        // Past the cap, with the products repeating, and the entries stored and read back
+        // halfway through.
+        for i in 0..cap * 2 {
+            let at = Timestamp(1_700_000_000_000 + i as i64 * 1_000);
+            let product = match i % 3 {
+                0 => products[(i / 3) % products.len()].clone(),
+                _ => json!({"productId": format!("x{i}"), "price": i}),
+            };
+            let change = change(&product);
+            state.apply(&change, at);
+            let entry = ListEntry::of_change(&change, at).expect("a list change has an entry");
+            ListEntry::push(&mut entries, entry, cap);
+            if i == cap / 2 {
+                entries = ListEntry::decode_list(&ListEntry::encode_list(&entries));
+            }
+            assert_eq!(
+                ListEntry::encode_list(&entries),
+                serde_json::to_string(&list(&state)).expect("a list encodes"),
+                "{kind} after event {i}"
+            );
+        }
+        assert_eq!(entries.len(), cap);
+    }
+    assert!(ListEntry::of_change(&StateChange::Category("c".into()), Timestamp(1)).is_none());
+    assert!(ListEntry::decode_list("not json").is_empty());
+}

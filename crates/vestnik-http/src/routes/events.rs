@@ -84,11 +84,7 @@ fn prepare(
     idempotency: Option<&str>,
 ) -> Result<EventToStore, ApiError> {
     let event = ingest::validate(raw, idempotency).map_err(event_error)?;
-    Ok(EventToStore {
-        site_id: site.clone(),
-        event,
-        received_at: Timestamp::now(),
-    })
+    Ok(EventToStore::new(site.clone(), event, Timestamp::now()))
 }
 
 /// Generate an event (seed: eSputnik "Generate event v2").

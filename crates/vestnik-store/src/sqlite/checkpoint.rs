@@ -145,11 +145,11 @@ mod tests {
             ]
         }))
         .expect("a raw event");
-        EventToStore {
-            site_id: site.clone(),
-            event: ingest::validate(raw, None).expect("a valid event"),
-            received_at: Timestamp::now(),
-        }
+        EventToStore::new(
+            site.clone(),
+            ingest::validate(raw, None).expect("a valid event"),
+            Timestamp::now(),
+        )
     }
 
     fn size(path: &Path) -> u64 {

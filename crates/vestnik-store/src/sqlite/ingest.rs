@@ -191,7 +191,7 @@ fn write_batch(
             if let Some(contact) = contact {
                 // `resolve_contact` left the state of every contact it returns in `states`.
                 if let Some(pending) = states.get_mut(&contact) {
-                    pending.apply(&e.change, item.received_at);
+                    pending.apply(item)?;
                 }
             }
             let entry = types

@@ -253,11 +253,7 @@ pub async fn fixture(db: &TestDb, name: &str, now: Timestamp) -> Fixture {
         if event_type == "productCategoryViewed" {
             f.last_category_id = category_id;
         }
-        batch.push(EventToStore {
-            site_id: site.clone(),
-            event,
-            received_at: at(days),
-        });
+        batch.push(EventToStore::new(site.clone(), event, at(days)));
     }
     // Ingested oldest first, as they would have arrived.
     batch.sort_by_key(|e| e.received_at);

@@ -1,9 +1,10 @@
 //! A contact's state while a batch changes it, and writing it back.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::LazyLock;
-use vestnik_domain::ingest::StateChange;
-use vestnik_domain::{ContactId, ContactState, SiteId, StoreResult, Timestamp};
+use vestnik_domain::ingest::{ListEntry, StateChange, VIEWED_CAP, WISHLIST_CAP};
+use vestnik_domain::{ContactId, ContactState, EventToStore, SiteId, StoreResult, Timestamp};
 
 use super::CHUNK;
 use crate::error::internal;
@@ -12,29 +13,74 @@ use crate::sqlite::bulk::sqlite_err;
 /// The state of every contact the batch touched, as its events leave it.
 pub(super) type States = HashMap<ContactId, PendingState, foldhash::fast::RandomState>;
 
-/// A contact's state during a batch. Its JSON lists stay as the stored text until an event
-/// needs them decoded, and that text is written back as it was: most events change one list
-/// or none, so the others need no decoding and re-encoding.
+/// A contact's state during a batch. The viewed and wishlist lists stay as their stored text
+/// until an event changes them, and are then kept as `ListEntry`s, each already encoded
+/// (by the request handler), so an event moves text instead of decoding, stamping and
+/// re-encoding JSON values. The cart is replaced whole, so it is only ever text.
 pub(super) struct PendingState {
     site: SiteId,
-    /// The lists held in `stored` are empty here.
+    /// All but the lists, which are empty here.
     state: ContactState,
-    /// The stored text of `viewed`, `cart` and `wishlist`, until decoded into `state`.
-    stored: [Option<String>; 3],
+    viewed: EntryList,
+    wishlist: EntryList,
+    cart: String,
     /// Whether the contact has a state row to update (else one is inserted).
     is_stored: bool,
 }
 
-const VIEWED: usize = 0;
-const CART: usize = 1;
-const WISHLIST: usize = 2;
+enum EntryList {
+    /// As stored: a JSON array.
+    Text(String),
+    Entries(Vec<ListEntry>),
+}
+
+impl EntryList {
+    fn empty() -> Self {
+        EntryList::Text("[]".to_string())
+    }
+
+    fn push(&mut self, entry: &ListEntry, cap: usize) {
+        let entries = match self {
+            EntryList::Entries(entries) => entries,
+            EntryList::Text(text) => {
+                *self = EntryList::Entries(ListEntry::decode_list(text));
+                match self {
+                    EntryList::Entries(entries) => entries,
+                    EntryList::Text(_) => return,
+                }
+            }
+        };
+        ListEntry::push(entries, entry.clone(), cap);
+    }
+
+    fn text(&self) -> Cow<'_, str> {
+        match self {
+            EntryList::Text(text) => text.as_str().into(),
+            EntryList::Entries(entries) => ListEntry::encode_list(entries).into(),
+        }
+    }
+
+    fn approx_bytes(&self) -> usize {
+        /// A `ListEntry`'s own size and its two allocations' overhead.
+        const PER_ENTRY: usize = 80;
+        match self {
+            EntryList::Text(text) => text.len(),
+            EntryList::Entries(entries) => entries
+                .iter()
+                .map(|e| PER_ENTRY + e.json.len() + e.product_id.as_ref().map_or(0, String::len))
+                .sum(),
+        }
+    }
+}
 
 impl PendingState {
     pub(super) fn new(site: &SiteId) -> Self {
         PendingState {
             site: site.clone(),
             state: ContactState::default(),
-            stored: [None, None, None],
+            viewed: EntryList::empty(),
+            wishlist: EntryList::empty(),
+            cart: "[]".to_string(),
             is_stored: false,
         }
     }
@@ -42,7 +88,11 @@ impl PendingState {
     /// Reads columns 1..=8 of a `find_contact_sql!` row; NULLs (no state row) read as the
     /// empty state.
     pub(super) fn read(r: &rusqlite::Row<'_>, site: &SiteId) -> rusqlite::Result<Self> {
-        let stored: [Option<String>; 3] = [r.get(1)?, r.get(2)?, r.get(4)?];
+        // `viewed` is NOT NULL: NULL means the LEFT JOIN found no state row.
+        let Some(viewed) = r.get::<_, Option<String>>(1)? else {
+            return Ok(PendingState::new(site));
+        };
+        let list = |text: Option<String>| text.unwrap_or_else(|| "[]".to_string());
         Ok(PendingState {
             site: site.clone(),
             state: ContactState {
@@ -56,22 +106,36 @@ impl PendingState {
                 last_category_id: r.get(7)?,
                 last_activity_at: r.get::<_, Option<i64>>(8)?.map(Timestamp),
             },
-            // `viewed` is NOT NULL: NULL means the LEFT JOIN found no state row.
-            is_stored: stored[VIEWED].is_some(),
-            stored,
+            viewed: EntryList::Text(viewed),
+            cart: list(r.get(2)?),
+            wishlist: EntryList::Text(list(r.get(4)?)),
+            is_stored: true,
         })
     }
 
-    pub(super) fn apply(&mut self, change: &StateChange, at: Timestamp) {
-        // Exhaustive on purpose: a new kind of change must say which list it reads.
-        match change {
-            StateChange::Viewed(_) => self.decode(VIEWED),
-            StateChange::Wishlist(_) => self.decode(WISHLIST),
-            // Replaced whole: the old cart is never read.
-            StateChange::Cart { .. } => self.stored[CART] = None,
-            StateChange::None | StateChange::Category(_) | StateChange::Search { .. } => {}
+    /// Applies one event, as `ContactState::apply` would.
+    pub(super) fn apply(&mut self, item: &EventToStore) -> StoreResult<()> {
+        let change = &item.event.change;
+        // Made by `EventToStore::new`; made here for an event put together without it.
+        let made;
+        let entry = match &item.list_entry {
+            Some(entry) => Some(entry),
+            None => {
+                made = ListEntry::of_change(change, item.received_at);
+                made.as_ref()
+            }
+        };
+        match (change, entry) {
+            (StateChange::Viewed(_), Some(entry)) => self.viewed.push(entry, VIEWED_CAP),
+            (StateChange::Wishlist(_), Some(entry)) => self.wishlist.push(entry, WISHLIST_CAP),
+            (StateChange::Cart { products, .. }, _) => {
+                self.cart = serde_json::to_string(products)
+                    .map_err(|e| internal(format!("encoding a cart: {e}")))?;
+            }
+            _ => {}
         }
-        self.state.apply(change, at);
+        self.state.apply_except_lists(change, item.received_at);
+        Ok(())
     }
 
     /// Marks the state as written: the next batch updates its row.
@@ -81,43 +145,10 @@ impl PendingState {
 
     /// About how much memory the state takes, for the writer's cache limit.
     pub(super) fn approx_bytes(&self) -> usize {
-        const PER_ITEM: usize = 256;
-        let text: usize = self.stored.iter().flatten().map(String::len).sum();
-        let items = self.state.viewed.len() + self.state.cart.len() + self.state.wishlist.len();
-        std::mem::size_of::<Self>() + text + items * PER_ITEM
-    }
-
-    fn decode(&mut self, list: usize) {
-        if let Some(text) = self.stored[list].take() {
-            let items = json_list(&text);
-            match list {
-                VIEWED => self.state.viewed = items,
-                CART => self.state.cart = items,
-                _ => self.state.wishlist = items,
-            }
-        }
-    }
-
-    /// The list's text as it is to be stored.
-    fn list_text(&self, list: usize) -> StoreResult<std::borrow::Cow<'_, str>> {
-        if let Some(text) = &self.stored[list] {
-            return Ok(text.as_str().into());
-        }
-        let items = match list {
-            VIEWED => &self.state.viewed,
-            CART => &self.state.cart,
-            _ => &self.state.wishlist,
-        };
-        serde_json::to_string(items)
-            .map(Into::into)
-            .map_err(|e| internal(format!("encoding contact state: {e}")))
-    }
-}
-
-fn json_list(text: &str) -> Vec<serde_json::Value> {
-    match serde_json::from_str(text) {
-        Ok(serde_json::Value::Array(items)) => items,
-        _ => Vec::new(),
+        std::mem::size_of::<Self>()
+            + self.viewed.approx_bytes()
+            + self.wishlist.approx_bytes()
+            + self.cart.len()
     }
 }
 
@@ -154,9 +185,9 @@ pub(super) fn save_states(tx: &rusqlite::Transaction<'_>, states: &States) -> St
      -> StoreResult<()> {
         let state = &pending.state;
         let (viewed, cart, wishlist) = (
-            pending.list_text(VIEWED)?,
-            pending.list_text(CART)?,
-            pending.list_text(WISHLIST)?,
+            pending.viewed.text(),
+            pending.cart.as_str(),
+            pending.wishlist.text(),
         );
         // In the column order of `insert_states_sql`.
         let p = first_param;

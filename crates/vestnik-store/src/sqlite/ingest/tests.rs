@@ -10,11 +10,11 @@ use crate::sqlite::{SqliteDurability, SqliteStore};
 
 fn event(site: &SiteId, body: Value, at: i64) -> EventToStore {
     let raw: RawEvent = serde_json::from_value(body).expect("a raw event");
-    EventToStore {
-        site_id: site.clone(),
-        event: ingest::validate(raw, None).expect("a valid event"),
-        received_at: Timestamp(at),
-    }
+    EventToStore::new(
+        site.clone(),
+        ingest::validate(raw, None).expect("a valid event"),
+        Timestamp(at),
+    )
 }
 
 async fn open(path: &std::path::Path) -> SqliteStore {
