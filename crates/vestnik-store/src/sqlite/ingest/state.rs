@@ -195,7 +195,7 @@ pub(super) fn save_states(tx: &rusqlite::Transaction<'_>, states: &States) -> St
             stmt.raw_bind_parameter(p, contact.0)?;
             stmt.raw_bind_parameter(p + 1, pending.site.as_str())?;
             stmt.raw_bind_parameter(p + 2, &viewed)?;
-            stmt.raw_bind_parameter(p + 3, &cart)?;
+            stmt.raw_bind_parameter(p + 3, cart)?;
             stmt.raw_bind_parameter(p + 4, &state.recycle_state_id)?;
             stmt.raw_bind_parameter(p + 5, &wishlist)?;
             stmt.raw_bind_parameter(p + 6, &state.last_search)?;
