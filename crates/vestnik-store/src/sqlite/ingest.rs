@@ -17,7 +17,7 @@ use vestnik_domain::{ContactId, EventToStore, Ingested, StoreResult, Timestamp};
 use super::SqliteStore;
 use super::bulk::{sqlite_err, with_write_lock_blocking};
 use crate::error::internal;
-use state::{PendingState, States, save_states};
+use state::{PendingState, save_states};
 
 mod contact_index;
 mod memory;
@@ -153,8 +153,6 @@ fn write_batch(
     check_sites(&tx, batch)?;
     let mut fates: Vec<Fate> = Vec::with_capacity(batch.len());
     let mut first_with_key: HashMap<(&str, &str), usize> = HashMap::new();
-    let mut contacts = KnownContacts::with_capacity(batch.len());
-    let mut states = States::with_capacity_and_hasher(batch.len(), Default::default());
     let mut types: BTreeMap<(&str, &str), (bool, i64, BTreeSet<&str>)> = BTreeMap::new();
     // The events to store, by batch index, with their contacts.
     let mut to_store: Vec<(usize, Option<ContactId>)> = Vec::with_capacity(batch.len());
@@ -186,11 +184,10 @@ fn write_batch(
             if !is_stored {
                 continue;
             }
-            let contact =
-                resolve_contact(&tx, &mut st, memory, &mut contacts, &mut states, item, now)?;
+            let contact = resolve_contact(&tx, &mut st, memory, item, now)?;
             if let Some(contact) = contact {
-                // `resolve_contact` left the state of every contact it returns in `states`.
-                if let Some(pending) = states.get_mut(&contact) {
+                // `resolve_contact` left the state of every contact it returns in the memory.
+                if let Some(pending) = memory.state_to_change(contact) {
                     pending.apply(item)?;
                 }
             }
@@ -205,11 +202,11 @@ fn write_batch(
     let event_ids = insert_events(&tx, batch, &to_store)?;
     let recent_entries = contact_index::add(&tx, &to_store, &event_ids, memory.recent_entries)?;
     insert_outbox(&tx, batch, &to_store, &event_ids, now)?;
-    save_states(&tx, &states)?;
+    save_states(&tx, memory.changed_states())?;
     register_types(&tx, types, now)?;
     tx.commit().map_err(sqlite_err)?;
     memory.recent_entries = recent_entries;
-    memory.remember(contacts.learned, states);
+    memory.committed();
 
     let mut results: Vec<Ingested> = Vec::with_capacity(batch.len());
     let mut stored = to_store.iter().zip(&event_ids);
@@ -465,50 +462,14 @@ fn insert_outbox(
     Ok(())
 }
 
-/// A locator: (site, column, value).
-type Locator<'a> = (&'a str, &'static str, &'a str);
-
-/// Contacts resolved so far in this batch, by locator, and the locators the batch learned
-/// from the database (or by creating the contact), for the writer's memory.
-struct KnownContacts<'a> {
-    resolved: HashMap<Locator<'a>, ContactId, foldhash::fast::RandomState>,
-    learned: Vec<(Locator<'a>, ContactId)>,
-}
-
-impl<'a> KnownContacts<'a> {
-    fn with_capacity(n: usize) -> Self {
-        KnownContacts {
-            resolved: HashMap::with_capacity_and_hasher(n, Default::default()),
-            learned: Vec::new(),
-        }
-    }
-
-    fn get(&self, locator: &Locator<'a>) -> Option<&ContactId> {
-        self.resolved.get(locator)
-    }
-
-    /// A contact the writer's memory named.
-    fn insert(&mut self, locator: Locator<'a>, id: ContactId) {
-        self.resolved.insert(locator, id);
-    }
-
-    /// A contact found in the database or created.
-    fn learn(&mut self, locator: Locator<'a>, id: ContactId) {
-        self.resolved.insert(locator, id);
-        self.learned.push((locator, id));
-    }
-}
-
 /// The contact the event's locators name (email wins over phone), created when unknown;
 /// `None` for an event without a locator. The batch holds the write lock, so a lookup that
-/// finds nothing stays true until the insert. Leaves the contact's state in `states`.
-fn resolve_contact<'a>(
+/// finds nothing stays true until the insert. Leaves the contact and its state in `memory`.
+fn resolve_contact(
     tx: &rusqlite::Transaction<'_>,
     st: &mut Statements<'_>,
     memory: &mut WriterMemory,
-    known: &mut KnownContacts<'a>,
-    states: &mut States,
-    item: &'a EventToStore,
+    item: &EventToStore,
     now: i64,
 ) -> StoreResult<Option<ContactId>> {
     let e = &item.event;
@@ -521,24 +482,8 @@ fn resolve_contact<'a>(
     let lookups = [("email", email), ("phone", phone)];
     for (col, value) in lookups {
         let Some(value) = value else { continue };
-        if let Some(id) = known.get(&(site, col, value)) {
-            return Ok(Some(*id));
-        }
         if let Some(id) = memory.contact(site, col, value) {
-            // Its state is the batch's already, or comes out of the memory; without either,
-            // the lookup below reads it.
-            let has_state = states.contains_key(&id)
-                || match memory.take_state(id) {
-                    Some(state) => {
-                        states.insert(id, state);
-                        true
-                    }
-                    None => false,
-                };
-            if has_state {
-                known.insert((site, col, value), id);
-                return Ok(Some(id));
-            }
+            return Ok(Some(id));
         }
         let find = if col == "email" {
             &mut st.find_by_email
@@ -552,10 +497,7 @@ fn resolve_contact<'a>(
             .optional()
             .map_err(sqlite_err)?;
         if let Some((id, state)) = found {
-            known.learn((site, col, value), id);
-            // Found earlier in the batch by its other locator: that state has the batch's
-            // changes, the stored one does not.
-            states.entry(id).or_insert(state);
+            memory.learn((site, col, value), id, || state);
             return Ok(Some(id));
         }
     }
@@ -565,11 +507,11 @@ fn resolve_contact<'a>(
     let id = ContactId(tx.last_insert_rowid());
     for (col, value) in lookups {
         if let Some(value) = value {
-            known.learn((site, col, value), id);
+            // Contact ids are never reused (AUTOINCREMENT), so a new contact has no stored
+            // state.
+            memory.learn((site, col, value), id, || PendingState::new(&item.site_id));
         }
     }
-    // Contact ids are never reused (AUTOINCREMENT), so a new contact has no stored state.
-    states.insert(id, PendingState::new(&item.site_id));
     Ok(Some(id))
 }
 

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use vestnik_domain::{ContactId, SiteId, StoreResult};
 
 use super::contact_index::RecentEntries;
-use super::state::{PendingState, States};
+use super::state::PendingState;
 use crate::sqlite::bulk::sqlite_err;
 
 /// Past this many bytes of remembered states (as `PendingState::approx_bytes` counts them),
@@ -30,9 +30,14 @@ pub(crate) struct WriterMemory {
     pub(super) recent_entries: RecentEntries,
     /// `PRAGMA data_version` as of the last commit.
     data_version: Option<i64>,
-    /// A locator's value → the contacts it names, with their site and locator column.
+    /// A locator's value → the contacts it names, with their site and locator column. Every
+    /// contact named here has its state in `states`.
     by_locator: HashMap<String, Vec<(SiteId, &'static str, ContactId)>, RandomState>,
+    /// The states of remembered contacts. A batch changes them in place: a batch that fails
+    /// forgets everything, so nothing needs undoing.
     states: HashMap<ContactId, PendingState, RandomState>,
+    /// The contacts whose state the current batch changed, in the order it first did.
+    changed: Vec<ContactId>,
     state_bytes: usize,
 }
 
@@ -59,6 +64,7 @@ impl WriterMemory {
     fn forget_contacts(&mut self) {
         self.by_locator.clear();
         self.states.clear();
+        self.changed.clear();
         self.state_bytes = 0;
     }
 
@@ -71,45 +77,54 @@ impl WriterMemory {
         })
     }
 
-    /// Takes the contact's remembered state out, for the batch to change.
-    pub(super) fn take_state(&mut self, contact: ContactId) -> Option<PendingState> {
-        let state = self.states.remove(&contact)?;
-        self.state_bytes = self.state_bytes.saturating_sub(state.approx_bytes());
+    /// Remembers a contact the batch found in the database or created, under one of its
+    /// locators (`(site, column, value)`), with its state as stored — unless its state is
+    /// remembered already (found earlier in the batch by its other locator: that state has
+    /// the batch's changes, the stored one does not).
+    pub(super) fn learn(
+        &mut self,
+        (site, column, value): (&str, &'static str, &str),
+        id: ContactId,
+        state: impl FnOnce() -> PendingState,
+    ) {
+        self.states.entry(id).or_insert_with(state);
+        let owned = |site: &str| (SiteId::from_trusted(site.to_string()), column, id);
+        match self.by_locator.get_mut(value) {
+            Some(hits) => match hits
+                .iter_mut()
+                .find(|(s, c, _)| s.as_str() == site && *c == column)
+            {
+                Some(known) => known.2 = id,
+                None => hits.push(owned(site)),
+            },
+            None => {
+                self.by_locator.insert(value.to_string(), vec![owned(site)]);
+            }
+        }
+    }
+
+    /// The remembered contact's state, for the batch to change (and then write).
+    pub(super) fn state_to_change(&mut self, contact: ContactId) -> Option<&mut PendingState> {
+        let state = self.states.get_mut(&contact)?;
+        if state.mark_changed() {
+            self.changed.push(contact);
+        }
         Some(state)
     }
 
-    /// After a commit: remembers the states the batch wrote and the locators it learned
-    /// (`(site, column, value) → contact`: contacts it found in the database or created).
-    pub(super) fn remember<'a>(
-        &mut self,
-        locators: impl IntoIterator<Item = ((&'a str, &'static str, &'a str), ContactId)>,
-        states: States,
-    ) {
-        for (id, mut state) in states {
-            state.mark_stored();
-            self.state_bytes += state.approx_bytes();
-            if let Some(old) = self.states.insert(id, state) {
-                self.state_bytes = self.state_bytes.saturating_sub(old.approx_bytes());
-            }
-        }
-        for ((site, column, value), id) in locators {
-            if !self.states.contains_key(&id) {
-                continue;
-            }
-            let owned = |site: &str| (SiteId::from_trusted(site.to_string()), column, id);
-            // Looked up before inserting: most batches name contacts already remembered,
-            // and an entry's key would be a new String each time.
-            match self.by_locator.get_mut(value) {
-                Some(hits) => match hits
-                    .iter_mut()
-                    .find(|(s, c, _)| s.as_str() == site && *c == column)
-                {
-                    Some(known) => known.2 = id,
-                    None => hits.push(owned(site)),
-                },
-                None => {
-                    self.by_locator.insert(value.to_string(), vec![owned(site)]);
-                }
+    /// The states the batch changed, to write.
+    pub(super) fn changed_states(&self) -> impl Iterator<Item = (ContactId, &PendingState)> {
+        self.changed
+            .iter()
+            .filter_map(|id| self.states.get(id).map(|state| (*id, state)))
+    }
+
+    /// After the batch's commit: its changed states are now the stored ones.
+    pub(super) fn committed(&mut self) {
+        for id in self.changed.drain(..) {
+            if let Some(state) = self.states.get_mut(&id) {
+                let (before, now) = state.mark_stored();
+                self.state_bytes = self.state_bytes.saturating_sub(before) + now;
             }
         }
         if self.state_bytes > MAX_STATE_BYTES {

@@ -1,7 +1,6 @@
 //! A contact's state while a batch changes it, and writing it back.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::sync::LazyLock;
 use vestnik_domain::ingest::{ListEntry, StateChange, VIEWED_CAP, WISHLIST_CAP};
 use vestnik_domain::{ContactId, ContactState, EventToStore, SiteId, StoreResult, Timestamp};
@@ -9,9 +8,6 @@ use vestnik_domain::{ContactId, ContactState, EventToStore, SiteId, StoreResult,
 use super::CHUNK;
 use crate::error::internal;
 use crate::sqlite::bulk::sqlite_err;
-
-/// The state of every contact the batch touched, as its events leave it.
-pub(super) type States = HashMap<ContactId, PendingState, foldhash::fast::RandomState>;
 
 /// A contact's state during a batch. The viewed and wishlist lists stay as their stored text
 /// until an event changes them, and are then kept as `ListEntry`s, each already encoded
@@ -26,6 +22,10 @@ pub(super) struct PendingState {
     cart: String,
     /// Whether the contact has a state row to update (else one is inserted).
     is_stored: bool,
+    /// Whether the current batch changed it.
+    is_changed: bool,
+    /// `approx_bytes` when last counted into the writer memory's total.
+    counted_bytes: usize,
 }
 
 enum EntryList {
@@ -82,6 +82,8 @@ impl PendingState {
             wishlist: EntryList::empty(),
             cart: "[]".to_string(),
             is_stored: false,
+            is_changed: false,
+            counted_bytes: 0,
         }
     }
 
@@ -110,6 +112,8 @@ impl PendingState {
             cart: list(r.get(2)?),
             wishlist: EntryList::Text(list(r.get(4)?)),
             is_stored: true,
+            is_changed: false,
+            counted_bytes: 0,
         })
     }
 
@@ -138,13 +142,22 @@ impl PendingState {
         Ok(())
     }
 
-    /// Marks the state as written: the next batch updates its row.
-    pub(super) fn mark_stored(&mut self) {
+    /// Marks the state as changed by the current batch; whether it was not already.
+    pub(super) fn mark_changed(&mut self) -> bool {
+        !std::mem::replace(&mut self.is_changed, true)
+    }
+
+    /// Marks the state as written (the next batch updates its row) and recounts its size:
+    /// `(bytes counted before, bytes now)`.
+    pub(super) fn mark_stored(&mut self) -> (usize, usize) {
         self.is_stored = true;
+        self.is_changed = false;
+        let now = self.approx_bytes();
+        (std::mem::replace(&mut self.counted_bytes, now), now)
     }
 
     /// About how much memory the state takes, for the writer's cache limit.
-    pub(super) fn approx_bytes(&self) -> usize {
+    fn approx_bytes(&self) -> usize {
         std::mem::size_of::<Self>()
             + self.viewed.approx_bytes()
             + self.wishlist.approx_bytes()
@@ -177,7 +190,10 @@ static INSERT_STATE_SQL: LazyLock<String> = LazyLock::new(|| insert_states_sql(1
 
 /// Writes the batch's states back, `CHUNK` contacts per statement (as `insert_events`): new
 /// rows inserted, stored ones updated.
-pub(super) fn save_states(tx: &rusqlite::Transaction<'_>, states: &States) -> StoreResult<()> {
+pub(super) fn save_states<'s>(
+    tx: &rusqlite::Transaction<'_>,
+    states: impl Iterator<Item = (ContactId, &'s PendingState)>,
+) -> StoreResult<()> {
     let bind = |stmt: &mut rusqlite::CachedStatement<'_>,
                 first_param: usize,
                 contact: ContactId,
@@ -205,17 +221,17 @@ pub(super) fn save_states(tx: &rusqlite::Transaction<'_>, states: &States) -> St
         })();
         bound.map_err(sqlite_err)
     };
-    let (stored, new): (Vec<_>, Vec<_>) = states.iter().partition(|(_, p)| p.is_stored);
+    let (stored, new): (Vec<_>, Vec<_>) = states.partition(|(_, p)| p.is_stored);
     super::insert_rows(
         tx,
         &new,
         10,
         (INSERT_STATES_CHUNK_SQL.as_str(), INSERT_STATE_SQL.as_str()),
-        |insert, p, (contact, pending)| bind(insert, p, **contact, pending),
+        |insert, p, &(contact, pending)| bind(insert, p, contact, pending),
     )?;
     let mut update = tx.prepare_cached(UPDATE_STATE_SQL).map_err(sqlite_err)?;
     for (contact, pending) in stored {
-        bind(&mut update, 1, *contact, pending)?;
+        bind(&mut update, 1, contact, pending)?;
         update.raw_execute().map_err(sqlite_err)?;
     }
     Ok(())
