@@ -94,6 +94,15 @@ pub struct SqliteStore {
 /// How long a write waits for another process holding the file's write lock.
 pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The page size of a database this store creates; a database keeps the page size it was
+/// created with. 8 KiB instead of SQLite's 4 KiB: a commit writes each page it changed to
+/// the WAL with two system calls, and event ingestion changes runs of neighbouring rows
+/// (event rows, index entries, outbox rows), so larger pages mean fewer writes for the same
+/// bytes and shallower trees. Measured (BENCHMARKS.md): event batches +10 %, a catalog import
+/// +50 %, segment counts 5–12 % faster; single events unchanged. 16 KiB made batches faster
+/// still but single events 8 % slower (each small commit rewrites a few whole pages).
+pub(crate) const PAGE_SIZE: u32 = 8192;
+
 impl SqliteStore {
     pub async fn open(path: &Path, durability: SqliteDurability) -> StoreResult<Self> {
         if let Some(dir) = path
@@ -108,6 +117,7 @@ impl SqliteStore {
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
+            .page_size(PAGE_SIZE)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(match durability {
                 SqliteDurability::Normal => SqliteSynchronous::Normal,
@@ -224,5 +234,46 @@ impl Store for SqliteStore {
             .await
             .map(|_| ())
             .map_err(map_err("health check"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page_size(path: &Path) -> i64 {
+        rusqlite::Connection::open(path)
+            .and_then(|c| c.query_row("PRAGMA page_size", [], |r| r.get(0)))
+            .expect("the page size reads")
+    }
+
+    /// A new database gets `PAGE_SIZE`; one made before keeps its pages and still works.
+    #[tokio::test]
+    async fn new_databases_get_the_page_size_and_old_ones_keep_theirs() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let new = dir.path().join("new.db");
+        let store = SqliteStore::open(&new, SqliteDurability::Normal)
+            .await
+            .expect("a new database opens");
+        store.close().await;
+        assert_eq!(page_size(&new), i64::from(PAGE_SIZE));
+
+        let old = dir.path().join("old.db");
+        rusqlite::Connection::open(&old)
+            .and_then(|c| {
+                c.execute_batch(
+                    "PRAGMA page_size = 4096; PRAGMA journal_mode = WAL; CREATE TABLE kept (x);",
+                )
+            })
+            .expect("an old database is made");
+        let store = SqliteStore::open(&old, SqliteDurability::Normal)
+            .await
+            .expect("an old database opens");
+        let (site, _key) = vestnik_domain::store::SiteStore::create_site(&store, "Shop")
+            .await
+            .expect("a site is created");
+        assert_eq!(site.name, "Shop");
+        store.close().await;
+        assert_eq!(page_size(&old), 4096);
     }
 }
