@@ -53,6 +53,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         name: "contact_events",
         sql: include_str!("../migrations/sqlite/0008_contact_events.sql"),
     },
+    Migration {
+        version: 9,
+        name: "recent_contact_events",
+        sql: include_str!("../migrations/sqlite/0009_recent_contact_events.sql"),
+    },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -95,6 +100,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 8,
         name: "contact_events",
         sql: include_str!("../migrations/postgres/0008_contact_events.sql"),
+    },
+    Migration {
+        version: 9,
+        name: "recent_contact_events",
+        sql: include_str!("../migrations/postgres/0009_recent_contact_events.sql"),
     },
 ];
 

@@ -166,7 +166,8 @@ pub(crate) enum ByContact {
     Planner,
     /// Through this index, named to the planner where the dialect can (`indexed_by`).
     Index(&'static str),
-    /// From this FROM clause instead, whose rows name the contact in `contact`.
+    /// From this FROM clause instead, whose rows name the contact in `contact`. It may name
+    /// the contact being tested as `c.id`.
     Through {
         from: &'static str,
         contact: &'static str,

@@ -273,12 +273,14 @@ pub(crate) fn recommend_fragments() -> crate::common::recommend::Fragments {
         json_text_list: |n| format!("(SELECT value FROM json_each(${n}))"),
         // SQLite's default collation is BINARY already.
         offer_id_order: "",
-        // `events` has no index on the contact here (migration 0008). The two tables of the
-        // contact index are named, not the view: joined after `co`, the view was built whole.
+        // `events` has no index on the contact here (migrations 0008, 0009). The two sources
+        // of the contact index are named, not the view: joined after `co`, the view was built
+        // whole.
         events_of_co: "(SELECT contact_id, event_id FROM event_contacts \
                             WHERE contact_id IN (SELECT contact_id FROM co) \
-                        UNION ALL SELECT contact_id, event_id FROM event_contacts_recent \
-                            WHERE contact_id IN (SELECT contact_id FROM co)) ce \
+                        UNION ALL SELECT s.contact_id, r.value FROM contact_state s, \
+                            json_each(s.recent_events) r \
+                            WHERE s.contact_id IN (SELECT contact_id FROM co)) ce \
                        CROSS JOIN events e ON e.id = ce.event_id",
     }
 }

@@ -83,12 +83,13 @@ enum Fate {
 
 /// Finds a contact by a locator together with its stored state, so a contact new to the
 /// batch costs one statement. The state columns come in the order `PendingState::read` expects (as
-/// `common::events::STATE_COLUMNS`); all NULL when the contact has no state row yet.
+/// `common::events::STATE_COLUMNS`, then `recent_events`); all NULL when the contact has no
+/// state row yet.
 macro_rules! find_contact_sql {
     ($locator:literal) => {
         concat!(
             "SELECT c.id, s.viewed, s.cart, s.recycle_state_id, s.wishlist, s.last_search, \
-             s.last_search_found, s.last_category_id, s.last_activity_at \
+             s.last_search_found, s.last_category_id, s.last_activity_at, s.recent_events \
              FROM contacts c LEFT JOIN contact_state s ON s.contact_id = c.id \
              WHERE c.site_id = ?1 AND c.",
             $locator,
@@ -200,12 +201,11 @@ fn write_batch(
         }
     }
     let event_ids = insert_events(&tx, batch, &to_store)?;
-    let recent_entries = contact_index::add(&tx, &to_store, &event_ids, memory.recent_entries)?;
+    index_contacts_events(&tx, memory, &to_store, &event_ids)?;
     insert_outbox(&tx, batch, &to_store, &event_ids, now)?;
     save_states(&tx, memory.changed_states())?;
     register_types(&tx, types, now)?;
     tx.commit().map_err(sqlite_err)?;
-    memory.recent_entries = recent_entries;
     memory.committed();
 
     let mut results: Vec<Ingested> = Vec::with_capacity(batch.len());
@@ -229,6 +229,29 @@ fn write_batch(
         results.push(result);
     }
     Ok(results)
+}
+
+/// Lists each stored event in its contact's state, moving the ids of contacts that have
+/// listed enough into `event_contacts` (`contact_index.rs`).
+fn index_contacts_events(
+    tx: &rusqlite::Transaction<'_>,
+    memory: &mut WriterMemory,
+    to_store: &[(usize, Option<ContactId>)],
+    event_ids: &[i64],
+) -> StoreResult<()> {
+    if to_store.len() != event_ids.len() {
+        return Err(internal("an ingested event lost its id"));
+    }
+    let mut moved = Vec::new();
+    for (&(_, contact), &event) in to_store.iter().zip(event_ids) {
+        let Some(contact) = contact else { continue };
+        // `resolve_contact` left the state of every contact it returned in the memory.
+        let Some(state) = memory.state_to_change(contact) else {
+            return Err(internal("an ingested event's contact has no state"));
+        };
+        state.add_event(contact.0, event, &mut moved);
+    }
+    contact_index::insert(tx, &mut moved)
 }
 
 /// Fails the batch when one of its sites is gone (deleted after its key was checked), as the

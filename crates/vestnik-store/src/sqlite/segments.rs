@@ -21,11 +21,17 @@ const MICROS: &str =
 
 impl SegmentDialect for SqliteSegments {
     const COUNT_FORM: Form = Form::Sets;
-    // Two tables behind the view (migration 0008); `events` has no index on the contact.
-    // `CROSS JOIN` keeps the contact's entries first: the planner would rather walk the site's
-    // events by type and time and probe the index with each, for every contact.
+    // `events` has no index on the contact; its entries are in `event_contacts` and in the
+    // contact's state row (migrations 0008, 0009). Both are named here for the contact `c.id`
+    // of the enclosing query, not through the view `contact_events`: inside a correlated
+    // subquery, SQLite would build the view whole (its second part is a join with
+    // `json_each`). `CROSS JOIN` keeps the contact's entries first: the planner would rather
+    // walk the site's events by type and time and probe the index with each, for every contact.
     const EVENTS_BY_CONTACT: ByContact = ByContact::Through {
-        from: "contact_events ce CROSS JOIN events e ON e.id = ce.event_id",
+        from: "(SELECT contact_id, event_id FROM event_contacts WHERE contact_id = c.id \
+                UNION ALL SELECT s.contact_id, r.value FROM contact_state s, \
+                    json_each(s.recent_events) r WHERE s.contact_id = c.id) ce \
+               CROSS JOIN events e ON e.id = ce.event_id",
         contact: "ce.contact_id",
     };
     // SQLite's default collation is BINARY already.

@@ -1,5 +1,5 @@
-//! What the event writer remembers between batches: how many entries wait in
-//! `event_contacts_recent`, and the contacts its last batches touched with their states.
+//! What the event writer remembers between batches: the contacts its last batches touched,
+//! with their states.
 //!
 //! Looking a contact up by email with its state, and decoding the state's JSON lists, was a
 //! fifth of a batch's work for contacts the writer itself had just written. The remembered
@@ -12,7 +12,6 @@ use foldhash::fast::RandomState;
 use std::collections::HashMap;
 use vestnik_domain::{ContactId, SiteId, StoreResult};
 
-use super::contact_index::RecentEntries;
 use super::state::PendingState;
 use crate::sqlite::bulk::sqlite_err;
 
@@ -26,8 +25,6 @@ const MAX_STATE_BYTES: usize = if cfg!(test) {
 
 #[derive(Default)]
 pub(crate) struct WriterMemory {
-    /// `event_contacts_recent` as of the last commit.
-    pub(super) recent_entries: RecentEntries,
     /// `PRAGMA data_version` as of the last commit.
     data_version: Option<i64>,
     /// A locator's value → the contacts it names, with their site and locator column. Every
@@ -58,14 +55,6 @@ impl WriterMemory {
 
     pub(super) fn forget(&mut self) {
         *self = WriterMemory::default();
-    }
-
-    /// Forgets the contacts and their states, keeping where the contact index stands.
-    fn forget_contacts(&mut self) {
-        self.by_locator.clear();
-        self.states.clear();
-        self.changed.clear();
-        self.state_bytes = 0;
     }
 
     /// The contact of `site` whose `column` (email or phone) is `value`, if remembered.
@@ -128,7 +117,7 @@ impl WriterMemory {
             }
         }
         if self.state_bytes > MAX_STATE_BYTES {
-            self.forget_contacts();
+            self.forget();
         }
     }
 }

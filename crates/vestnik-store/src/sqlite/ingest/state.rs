@@ -6,6 +6,7 @@ use vestnik_domain::ingest::{ListEntry, StateChange, VIEWED_CAP, WISHLIST_CAP};
 use vestnik_domain::{ContactId, ContactState, EventToStore, SiteId, StoreResult, Timestamp};
 
 use super::CHUNK;
+use super::contact_index::FLUSH_AT;
 use crate::error::internal;
 use crate::sqlite::bulk::sqlite_err;
 
@@ -20,6 +21,12 @@ pub(super) struct PendingState {
     viewed: EntryList,
     wishlist: EntryList,
     cart: String,
+    /// Ids of the contact's events not yet in `event_contacts`, oldest first
+    /// (`contact_index.rs`), as stored: a JSON array, appended to in place rather than
+    /// formatted anew for each write (that was 4 % of the writer).
+    recent_events: String,
+    /// How many ids `recent_events` lists.
+    recent_count: usize,
     /// Whether the contact has a state row to update (else one is inserted).
     is_stored: bool,
     /// Whether the current batch changed it.
@@ -81,13 +88,15 @@ impl PendingState {
             viewed: EntryList::empty(),
             wishlist: EntryList::empty(),
             cart: "[]".to_string(),
+            recent_events: "[]".to_string(),
+            recent_count: 0,
             is_stored: false,
             is_changed: false,
             counted_bytes: 0,
         }
     }
 
-    /// Reads columns 1..=8 of a `find_contact_sql!` row; NULLs (no state row) read as the
+    /// Reads columns 1..=9 of a `find_contact_sql!` row; NULLs (no state row) read as the
     /// empty state.
     pub(super) fn read(r: &rusqlite::Row<'_>, site: &SiteId) -> rusqlite::Result<Self> {
         // `viewed` is NOT NULL: NULL means the LEFT JOIN found no state row.
@@ -111,6 +120,13 @@ impl PendingState {
             viewed: EntryList::Text(viewed),
             cart: list(r.get(2)?),
             wishlist: EntryList::Text(list(r.get(4)?)),
+            recent_count: match r.get_ref(9)?.as_str_or_null()? {
+                Some(text) => recent_ids(text).len(),
+                None => 0,
+            },
+            recent_events: r
+                .get::<_, Option<String>>(9)?
+                .unwrap_or_else(|| "[]".to_string()),
             is_stored: true,
             is_changed: false,
             counted_bytes: 0,
@@ -142,6 +158,33 @@ impl PendingState {
         Ok(())
     }
 
+    /// Lists a new event of the contact. When `FLUSH_AT` are listed, they move to `moved`, as
+    /// `(contact, event)` entries for `event_contacts`.
+    pub(super) fn add_event(&mut self, contact: i64, event: i64, moved: &mut Vec<(i64, i64)>) {
+        use std::fmt::Write;
+        if self.recent_count == 0 {
+            self.recent_events.clear();
+            self.recent_events.push('[');
+        } else {
+            // The closing bracket goes, the id and a new one come.
+            self.recent_events.pop();
+            self.recent_events.push(',');
+        }
+        // Writing to a String cannot fail.
+        let _ = write!(self.recent_events, "{event}]");
+        self.recent_count += 1;
+        if self.recent_count >= FLUSH_AT {
+            moved.extend(
+                recent_ids(&self.recent_events)
+                    .into_iter()
+                    .map(|event| (contact, event)),
+            );
+            self.recent_events.clear();
+            self.recent_events.push_str("[]");
+            self.recent_count = 0;
+        }
+    }
+
     /// Marks the state as changed by the current batch; whether it was not already.
     pub(super) fn mark_changed(&mut self) -> bool {
         !std::mem::replace(&mut self.is_changed, true)
@@ -159,10 +202,17 @@ impl PendingState {
     /// About how much memory the state takes, for the writer's cache limit.
     fn approx_bytes(&self) -> usize {
         std::mem::size_of::<Self>()
+            + self.recent_events.capacity()
             + self.viewed.approx_bytes()
             + self.wishlist.approx_bytes()
             + self.cart.len()
     }
+}
+
+/// The ids a `recent_events` text lists; none if it is not a JSON array of integers, which
+/// only this module writes.
+fn recent_ids(text: &str) -> Vec<i64> {
+    serde_json::from_str(text).unwrap_or_default()
 }
 
 /// `INSERT INTO contact_state` of `rows` new rows. `OR FAIL`, as every multi-row statement of
@@ -171,9 +221,10 @@ impl PendingState {
 fn insert_states_sql(rows: usize) -> String {
     format!(
         "INSERT OR FAIL INTO contact_state (contact_id, site_id, viewed, cart, recycle_state_id, \
-             wishlist, last_search, last_search_found, last_category_id, last_activity_at) \
+             wishlist, last_search, last_search_found, last_category_id, last_activity_at, \
+             recent_events) \
          VALUES {}",
-        super::placeholder_rows(rows, 10)
+        super::placeholder_rows(rows, COLUMNS)
     )
 }
 
@@ -183,7 +234,10 @@ fn insert_states_sql(rows: usize) -> String {
 /// the statements it saved.
 const UPDATE_STATE_SQL: &str = "UPDATE OR FAIL contact_state SET viewed = ?3, cart = ?4, \
      recycle_state_id = ?5, wishlist = ?6, last_search = ?7, last_search_found = ?8, \
-     last_category_id = ?9, last_activity_at = ?10 WHERE contact_id = ?1";
+     last_category_id = ?9, last_activity_at = ?10, recent_events = ?11 WHERE contact_id = ?1";
+
+/// Parameters per state row.
+const COLUMNS: usize = 11;
 
 static INSERT_STATES_CHUNK_SQL: LazyLock<String> = LazyLock::new(|| insert_states_sql(CHUNK));
 static INSERT_STATE_SQL: LazyLock<String> = LazyLock::new(|| insert_states_sql(1));
@@ -217,7 +271,8 @@ pub(super) fn save_states<'s>(
             stmt.raw_bind_parameter(p + 6, &state.last_search)?;
             stmt.raw_bind_parameter(p + 7, state.last_search_found)?;
             stmt.raw_bind_parameter(p + 8, &state.last_category_id)?;
-            stmt.raw_bind_parameter(p + 9, state.last_activity_at.map(Timestamp::millis))
+            stmt.raw_bind_parameter(p + 9, state.last_activity_at.map(Timestamp::millis))?;
+            stmt.raw_bind_parameter(p + 10, pending.recent_events.as_str())
         })();
         bound.map_err(sqlite_err)
     };
@@ -225,7 +280,7 @@ pub(super) fn save_states<'s>(
     super::insert_rows(
         tx,
         &new,
-        10,
+        COLUMNS,
         (INSERT_STATES_CHUNK_SQL.as_str(), INSERT_STATE_SQL.as_str()),
         |insert, p, &(contact, pending)| bind(insert, p, contact, pending),
     )?;

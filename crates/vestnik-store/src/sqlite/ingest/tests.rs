@@ -200,12 +200,15 @@ async fn long_batches_answer_store_and_announce_every_event_as_itself() {
     assert_eq!(state.last_activity_at, Some(Timestamp(at + 10 + 129)));
 }
 
-/// Every stored event with a contact is found through `contact_events`, before and after the
-/// writer moves recent entries (past `RECENT_TARGET` of them), all the way round the contacts
-/// and after a restart, when the writer no longer knows how many recent entries there are.
+/// Every stored event with a contact is found through `contact_events`: listed in its
+/// contact's state, moved to `event_contacts` past `FLUSH_AT`, and after a restart, when the
+/// writer reads the listed ids back from the state rows. The sources the segment and
+/// recommendation queries name instead of the view hold the same entries.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_contacts_events_are_found_through_the_contact_index() {
-    use super::contact_index::{RECENT_TARGET, SLICE_ENTRIES};
+    use super::contact_index::FLUSH_AT;
+    use crate::common::segments::{ByContact, SegmentDialect};
+    use crate::sqlite::segments::SqliteSegments;
     let dir = tempfile::tempdir().expect("a temp directory");
     let path = dir.path().join("vestnik.db");
     let pairs = |sql: &str| -> Vec<(i64, i64)> {
@@ -218,7 +221,7 @@ async fn every_contacts_events_are_found_through_the_contact_index() {
     };
     let count = |table: &str| pairs(&format!("SELECT count(*), 0 FROM {table}"))[0].0;
     let at = 1_700_000_000_000;
-    let per_batch = SLICE_ENTRIES / 2 + 1;
+    let per_batch = 3 * FLUSH_AT + 1;
     let mut n = 0;
     for opening in 0..2 {
         let store = open(&path).await;
@@ -240,7 +243,7 @@ async fn every_contacts_events_are_found_through_the_contact_index() {
                     }
                     viewed(
                         &site,
-                        &format!("u{}@shop.ru", (i * 7 + batch) % 23),
+                        &format!("u{}@shop.ru", (i * 7 + batch) % 11),
                         "P1",
                         None,
                         at + n,
@@ -248,19 +251,100 @@ async fn every_contacts_events_are_found_through_the_contact_index() {
                 })
                 .collect();
             store.ingest(events).await.expect("a batch");
+            let stored = pairs(
+                "SELECT contact_id, id FROM events WHERE contact_id IS NOT NULL ORDER BY 1, 2",
+            );
             assert_eq!(
                 pairs("SELECT contact_id, event_id FROM contact_events ORDER BY 1, 2"),
-                pairs(
-                    "SELECT contact_id, id FROM events WHERE contact_id IS NOT NULL ORDER BY 1, 2"
-                ),
+                stored,
                 "opening {opening}, batch {batch}"
             );
-            assert!(count("event_contacts_recent") <= RECENT_TARGET + per_batch);
+            // As a segment condition finds a contact's events (`EXISTS` per contact).
+            let ByContact::Through { from, contact } = SqliteSegments::EVENTS_BY_CONTACT else {
+                panic!("SQLite finds a contact's events through the contact index");
+            };
+            assert_eq!(
+                pairs(&format!(
+                    "SELECT x.contact_id, x.id FROM events x WHERE x.contact_id IS NOT NULL \
+                     AND EXISTS (SELECT 1 FROM contacts c WHERE c.id = x.contact_id \
+                         AND EXISTS (SELECT 1 FROM {from} WHERE {contact} = c.id AND e.id = x.id)) \
+                     ORDER BY 1, 2"
+                )),
+                stored,
+                "per contact, opening {opening}, batch {batch}"
+            );
+            let longest_list = pairs(
+                "SELECT coalesce(max(json_array_length(recent_events)), 0), 0 FROM contact_state",
+            )[0]
+            .0;
+            assert!(
+                longest_list < FLUSH_AT as i64,
+                "batch {batch}: {longest_list}"
+            );
         }
-        assert!(count("event_contacts") > 0, "recent entries were moved");
+        assert!(count("event_contacts") > 0, "listed ids were moved");
         store.close().await;
     }
-    assert_eq!(count("events"), 2 * 12 * per_batch);
+    assert_eq!(count("events"), 2 * 12 * per_batch as i64);
+}
+
+/// Migration 0009 moves the entries of `event_contacts_recent` (0008's table for the newest
+/// entries) into `event_contacts`; every event stays findable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrating_the_recent_entries_keeps_every_event_findable() {
+    let dir = tempfile::tempdir().expect("a temp directory");
+    let path = dir.path().join("vestnik.db");
+    {
+        let conn = rusqlite::Connection::open(&path).expect("the database opens");
+        conn.execute_batch(
+            "PRAGMA foreign_keys = ON; PRAGMA journal_mode = WAL; \
+             CREATE TABLE vestnik_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL);",
+        )
+        .expect("the ledger");
+        for m in crate::migrate::SQLITE.iter().filter(|m| m.version < 9) {
+            conn.execute_batch(m.sql).expect("an earlier migration");
+            conn.execute(
+                "INSERT INTO vestnik_migrations VALUES (?1, ?2, 0)",
+                rusqlite::params![m.version, m.name],
+            )
+            .expect("recorded");
+        }
+        conn.execute_batch(
+            "INSERT INTO sites (id, name, created_at) VALUES ('0123456789abcdef01234567', 'Shop', 0); \
+             INSERT INTO contacts (id, site_id, email, created_at, updated_at) VALUES (1, '0123456789abcdef01234567', 'a@shop.ru', 0, 0), (2, '0123456789abcdef01234567', 'b@shop.ru', 0, 0); \
+             INSERT INTO events (id, site_id, event_type, key_value, contact_id, params, received_at) VALUES \
+                 (10, '0123456789abcdef01234567', 'pageViewed', 'a@shop.ru', 1, '{}', 1), (11, '0123456789abcdef01234567', 'pageViewed', 'b@shop.ru', 2, '{}', 2), \
+                 (12, '0123456789abcdef01234567', 'pageViewed', 'a@shop.ru', 1, '{}', 3); \
+             INSERT INTO contact_state (contact_id, site_id) VALUES (1, '0123456789abcdef01234567'), (2, '0123456789abcdef01234567'); \
+             INSERT INTO event_contacts (contact_id, event_id) VALUES (1, 10); \
+             INSERT INTO event_contacts_recent (contact_id, event_id) VALUES (2, 11), (1, 12);",
+        )
+        .expect("data before the migration");
+    }
+    // Opening applies the pending migration, 0009.
+    let store = open(&path).await;
+    let site = SiteId::parse("0123456789abcdef01234567").expect("a site id");
+    store
+        .ingest(vec![viewed(&site, "b@shop.ru", "P1", None, 5)])
+        .await
+        .expect("a batch after the migration");
+    let conn = rusqlite::Connection::open(&path).expect("the database opens");
+    let entries: Vec<(i64, i64)> = conn
+        .prepare("SELECT contact_id, event_id FROM contact_events ORDER BY 1, 2")
+        .and_then(|mut s| {
+            s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<_, _>>()
+        })
+        .expect("entries");
+    assert_eq!(entries, [(1, 10), (1, 12), (2, 11), (2, 13)]);
+    let recent: String = conn
+        .query_row(
+            "SELECT recent_events FROM contact_state WHERE contact_id = 2",
+            [],
+            |r| r.get(0),
+        )
+        .expect("the state row");
+    assert_eq!(recent, "[13]");
 }
 
 /// The ingest connection checks no foreign keys; a batch for a site that is gone fails as a
