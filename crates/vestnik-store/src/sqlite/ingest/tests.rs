@@ -506,3 +506,36 @@ async fn the_writer_forgets_what_another_connection_changed() {
     let state = store.contact_state(&site, again).await.expect("a state");
     assert_eq!(viewed_ids(state), ["P4"]);
 }
+
+/// Looking up one contact's events through the view searches both of its sources by key: a
+/// plan that scanned `event_contacts` or every state row would read the whole index per
+/// lookup (a contact's deletion, a GDPR export).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_contacts_events_are_looked_up_by_key() {
+    let dir = tempfile::tempdir().expect("a temp directory");
+    let path = dir.path().join("vestnik.db");
+    open(&path).await.close().await;
+    let conn = rusqlite::Connection::open(&path).expect("the database opens");
+    let sql = format!(
+        "EXPLAIN QUERY PLAN SELECT e.id FROM {}",
+        crate::sqlite::dialect::EVENTS_OF_CONTACT
+    );
+    let plan: Vec<String> = conn
+        .prepare(&sql)
+        .and_then(|mut s| s.query_map([7], |r| r.get(3))?.collect::<Result<_, _>>())
+        .expect("a plan");
+    let scans: Vec<&String> = plan
+        .iter()
+        .filter(|step| {
+            step.starts_with("SCAN")
+                && !step.contains("VIRTUAL TABLE")
+                && step.as_str() != "SCAN ce"
+        })
+        .collect();
+    assert!(scans.is_empty(), "{plan:#?}");
+    assert!(
+        plan.iter()
+            .any(|step| step.contains("event_contacts USING PRIMARY KEY")),
+        "{plan:#?}"
+    );
+}
