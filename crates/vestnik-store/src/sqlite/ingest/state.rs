@@ -47,17 +47,12 @@ impl EntryList {
     }
 
     fn push(&mut self, entry: &ListEntry, cap: usize) {
-        let entries = match self {
-            EntryList::Entries(entries) => entries,
-            EntryList::Text(text) => {
-                *self = EntryList::Entries(ListEntry::decode_list(text));
-                match self {
-                    EntryList::Entries(entries) => entries,
-                    EntryList::Text(_) => return,
-                }
-            }
-        };
-        ListEntry::push(entries, entry.clone(), cap);
+        if let EntryList::Text(text) = self {
+            *self = EntryList::Entries(ListEntry::decode_list(text));
+        }
+        if let EntryList::Entries(entries) = self {
+            ListEntry::push(entries, entry.clone(), cap);
+        }
     }
 
     fn text(&self) -> Cow<'_, str> {
