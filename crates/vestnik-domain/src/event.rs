@@ -81,11 +81,16 @@ pub struct EventToStore {
     pub event: crate::ingest::ValidEvent,
     pub received_at: Timestamp,
     /// What the event adds to the contact's viewed or wishlist list, made by `new` from the
-    /// change and `received_at`.
-    pub list_entry: Option<crate::ingest::ListEntry>,
+    /// change and `received_at` (private, so that every event has it).
+    list_entry: Option<crate::ingest::ListEntry>,
 }
 
 impl EventToStore {
+    /// The entry the event adds to the contact's viewed or wishlist list, if any.
+    pub fn list_entry(&self) -> Option<&crate::ingest::ListEntry> {
+        self.list_entry.as_ref()
+    }
+
     pub fn new(
         site_id: crate::ids::SiteId,
         event: crate::ingest::ValidEvent,

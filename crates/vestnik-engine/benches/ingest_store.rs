@@ -34,7 +34,8 @@ fn events(site: &vestnik_domain::SiteId, n: usize) -> Vec<EventToStore> {
                 ]
             }))
             .expect("a valid event");
-            EventToStore::new(site.clone(), ingest::validate(raw, None).expect("a valid event"), Timestamp::now())
+            let event = ingest::validate(raw, None).expect("a valid event");
+            EventToStore::new(site.clone(), event, Timestamp::now())
         })
         .collect()
 }

@@ -99,6 +99,7 @@ impl PendingState {
             return Ok(PendingState::new(site));
         };
         let list = |text: Option<String>| text.unwrap_or_else(|| "[]".to_string());
+        let recent_events = list(r.get(9)?);
         Ok(PendingState {
             site: site.clone(),
             state: ContactState {
@@ -115,13 +116,8 @@ impl PendingState {
             viewed: EntryList::Text(viewed),
             cart: list(r.get(2)?),
             wishlist: EntryList::Text(list(r.get(4)?)),
-            recent_count: match r.get_ref(9)?.as_str_or_null()? {
-                Some(text) => recent_ids(text).len(),
-                None => 0,
-            },
-            recent_events: r
-                .get::<_, Option<String>>(9)?
-                .unwrap_or_else(|| "[]".to_string()),
+            recent_count: recent_ids(&recent_events).len(),
+            recent_events,
             is_stored: true,
             is_changed: false,
             counted_bytes: 0,
@@ -131,16 +127,7 @@ impl PendingState {
     /// Applies one event, as `ContactState::apply` would.
     pub(super) fn apply(&mut self, item: &EventToStore) -> StoreResult<()> {
         let change = &item.event.change;
-        // Made by `EventToStore::new`; made here for an event put together without it.
-        let made;
-        let entry = match &item.list_entry {
-            Some(entry) => Some(entry),
-            None => {
-                made = ListEntry::of_change(change, item.received_at);
-                made.as_ref()
-            }
-        };
-        match (change, entry) {
+        match (change, item.list_entry()) {
             (StateChange::Viewed(_), Some(entry)) => self.viewed.push(entry, VIEWED_CAP),
             (StateChange::Wishlist(_), Some(entry)) => self.wishlist.push(entry, WISHLIST_CAP),
             (StateChange::Cart { products, .. }, _) => {

@@ -17,6 +17,28 @@ fn event(site: &SiteId, body: Value, at: i64) -> EventToStore {
     )
 }
 
+/// A database file as a Vestnik without migration `version` and later left it.
+fn migrated_before(path: &std::path::Path, version: i64) -> rusqlite::Connection {
+    let conn = rusqlite::Connection::open(path).expect("the database opens");
+    conn.execute_batch(
+        "PRAGMA foreign_keys = ON; PRAGMA journal_mode = WAL; \
+         CREATE TABLE vestnik_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL);",
+    )
+    .expect("the ledger");
+    for m in crate::migrate::SQLITE
+        .iter()
+        .filter(|m| m.version < version)
+    {
+        conn.execute_batch(m.sql).expect("an earlier migration");
+        conn.execute(
+            "INSERT INTO vestnik_migrations VALUES (?1, ?2, 0)",
+            rusqlite::params![m.version, m.name],
+        )
+        .expect("recorded");
+    }
+    conn
+}
+
 async fn open(path: &std::path::Path) -> SqliteStore {
     SqliteStore::open(path, SqliteDurability::Normal)
         .await
@@ -295,20 +317,7 @@ async fn migrating_the_recent_entries_keeps_every_event_findable() {
     let dir = tempfile::tempdir().expect("a temp directory");
     let path = dir.path().join("vestnik.db");
     {
-        let conn = rusqlite::Connection::open(&path).expect("the database opens");
-        conn.execute_batch(
-            "PRAGMA foreign_keys = ON; PRAGMA journal_mode = WAL; \
-             CREATE TABLE vestnik_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL);",
-        )
-        .expect("the ledger");
-        for m in crate::migrate::SQLITE.iter().filter(|m| m.version < 9) {
-            conn.execute_batch(m.sql).expect("an earlier migration");
-            conn.execute(
-                "INSERT INTO vestnik_migrations VALUES (?1, ?2, 0)",
-                rusqlite::params![m.version, m.name],
-            )
-            .expect("recorded");
-        }
+        let conn = migrated_before(&path, 9);
         conn.execute_batch(
             "INSERT INTO sites (id, name, created_at) VALUES ('0123456789abcdef01234567', 'Shop', 0); \
              INSERT INTO contacts (id, site_id, email, created_at, updated_at) VALUES (1, '0123456789abcdef01234567', 'a@shop.ru', 0, 0), (2, '0123456789abcdef01234567', 'b@shop.ru', 0, 0); \
@@ -388,20 +397,7 @@ async fn migrating_a_database_with_events_keeps_every_event_findable() {
     let dir = tempfile::tempdir().expect("a temp directory");
     let path = dir.path().join("vestnik.db");
     {
-        let conn = rusqlite::Connection::open(&path).expect("the database opens");
-        conn.execute_batch(
-            "PRAGMA foreign_keys = ON; PRAGMA journal_mode = WAL; \
-             CREATE TABLE vestnik_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL);",
-        )
-        .expect("the ledger");
-        for m in crate::migrate::SQLITE.iter().filter(|m| m.version < 8) {
-            conn.execute_batch(m.sql).expect("an earlier migration");
-            conn.execute(
-                "INSERT INTO vestnik_migrations VALUES (?1, ?2, 0)",
-                rusqlite::params![m.version, m.name],
-            )
-            .expect("recorded");
-        }
+        let conn = migrated_before(&path, 8);
         conn.execute_batch(
             "INSERT INTO sites (id, name, created_at) VALUES ('0123456789abcdef01234567', 'Shop', 0); \
              INSERT INTO contacts (id, site_id, email, created_at, updated_at) VALUES (1, '0123456789abcdef01234567', 'a@shop.ru', 0, 0), (2, '0123456789abcdef01234567', 'b@shop.ru', 0, 0); \
