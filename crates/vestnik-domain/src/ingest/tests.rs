@@ -27,7 +27,10 @@ fn accepts_the_seeds_product_viewed_example() {
     .unwrap();
     assert_eq!(e.standard, Some(StandardEvent::ProductViewed));
     assert_eq!(e.key_value, "example@email.com");
-    assert_eq!(e.params["product"]["productId"], "WS01-L-Green");
+    let params: Value = serde_json::from_str(&e.params_json).unwrap();
+    assert_eq!(params["product"]["productId"], "WS01-L-Green");
+    assert_eq!(params["currencyCode"], "USD");
+    assert_eq!(e.param_names, ["currencyCode", "email", "phone", "product"]);
     assert!(matches!(e.change, StateChange::Viewed(ref p) if p["price"] == 45.5));
 }
 
@@ -243,6 +246,8 @@ fn list_entries_make_the_lists_contact_state_makes() {
         json!({"productId": "7", "price": 4}),
         json!({"productId": "p1", "price": 5, "viewed_at": "sent by the shop"}),
         json!({"productId": "p2", "price": 6}),
+        // Keys on both sides of either stamp, and the other list's stamp.
+        json!({"productId": "p3", "price": 7, "zone": "z", "added_at": "x", "a": [1, {"b": null}]}),
     ];
     for (kind, cap) in [("viewed", VIEWED_CAP), ("wishlist", WISHLIST_CAP)] {
         let change = |p: &Value| match kind {

@@ -393,7 +393,7 @@ pub(crate) async fn ingest(
             .entry((item.site_id.clone(), item.event.event_type.clone()))
             .or_insert_with(|| (item.event.standard.is_some(), 0, BTreeSet::new()));
         entry.1 += 1;
-        entry.2.extend(item.event.params.keys().cloned());
+        entry.2.extend(item.event.param_names.iter().cloned());
     }
     register_types(&mut tx, seen, now).await?;
     tx.commit().await.map_err(map_err("event"))?;

@@ -196,7 +196,7 @@ fn write_batch(
                 .entry((site, e.event_type.as_str()))
                 .or_insert_with(|| (e.standard.is_some(), 0, BTreeSet::new()));
             entry.1 += 1;
-            entry.2.extend(e.params.keys().map(String::as_str));
+            entry.2.extend(e.param_names.iter().map(String::as_str));
             to_store.push((index, contact));
         }
     }

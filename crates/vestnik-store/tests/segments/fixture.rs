@@ -239,8 +239,8 @@ pub async fn fixture(db: &TestDb, name: &str, now: Timestamp) -> Fixture {
         let raw: RawEvent =
             serde_json::from_value(json!({"eventTypeKey": event_type, "params": params})).unwrap();
         let event = ingest::validate(raw, None).unwrap();
-        let category_id = event
-            .params
+        let params: serde_json::Value = serde_json::from_str(&event.params_json).unwrap();
+        let category_id = params
             .get("category")
             .and_then(|c| c.get("productCategoryId"))
             .map(|id| id.as_str().map_or_else(|| id.to_string(), str::to_string));
