@@ -2,7 +2,7 @@
 //! PostgreSQL. Isolates the database work of the group commit from request handling.
 //!
 //! `cargo bench -p vestnik-engine --bench ingest_store [-- sqlite|postgres]`, `EVENTS` (default
-//! 20 000) and `BATCH` (default 500) in the environment.
+//! 20 000), `BATCH` (default 500) and `FULL_LISTS` (see `events`) in the environment.
 
 use serde_json::json;
 use std::time::Instant;
@@ -21,16 +21,21 @@ fn env_count(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
+/// With `FULL_LISTS=1` each contact views a different product every time, so its viewed
+/// list fills up to its cap (the HTTP benchmark's single-event phase leaves contacts so);
+/// otherwise a contact always views the same product and its list holds one entry.
 fn events(site: &vestnik_domain::SiteId, n: usize) -> Vec<EventToStore> {
+    let full_lists = std::env::var("FULL_LISTS").is_ok_and(|v| v == "1");
     (0..n)
         .map(|i| {
             let email = format!("u{}@bench.test", i % 10_000);
+            let product = if full_lists { (i / 10_000 + i) % 500 } else { i % 500 };
             let raw: RawEvent = serde_json::from_value(json!({
                 "eventTypeKey": "productViewed",
                 "keyValue": email,
                 "params": [
                     {"name": "email", "value": email},
-                    {"name": "product", "value": json!({"productId": format!("P{}", i % 500), "price": 10}).to_string()}
+                    {"name": "product", "value": json!({"productId": format!("P{product}"), "price": 10}).to_string()}
                 ]
             }))
             .expect("a valid event");

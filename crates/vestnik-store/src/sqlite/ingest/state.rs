@@ -27,8 +27,6 @@ pub(super) struct PendingState {
     recent_events: String,
     /// How many ids `recent_events` lists.
     recent_count: usize,
-    /// Whether the contact has a state row to update (else one is inserted).
-    is_stored: bool,
     /// Whether the current batch changed it.
     is_changed: bool,
     /// `approx_bytes` when last counted into the writer memory's total.
@@ -85,7 +83,6 @@ impl PendingState {
             cart: "[]".to_string(),
             recent_events: "[]".to_string(),
             recent_count: 0,
-            is_stored: false,
             is_changed: false,
             counted_bytes: 0,
         }
@@ -118,7 +115,6 @@ impl PendingState {
             wishlist: EntryList::Text(list(r.get(4)?)),
             recent_count: recent_ids(&recent_events).len(),
             recent_events,
-            is_stored: true,
             is_changed: false,
             counted_bytes: 0,
         })
@@ -175,7 +171,6 @@ impl PendingState {
     /// Marks the state as written (the next batch updates its row) and recounts its size:
     /// `(bytes counted before, bytes now)`.
     pub(super) fn mark_stored(&mut self) -> (usize, usize) {
-        self.is_stored = true;
         self.is_changed = false;
         let now = self.approx_bytes();
         (std::mem::replace(&mut self.counted_bytes, now), now)
@@ -197,35 +192,36 @@ fn recent_ids(text: &str) -> Vec<i64> {
     serde_json::from_str(text).unwrap_or_default()
 }
 
-/// `INSERT INTO contact_state` of `rows` new rows. `OR FAIL`, as every multi-row statement of
-/// the batch: an error fails the whole batch anyway, and without it SQLite would copy each
-/// page the statement touches into a statement journal, to undo just this statement.
-fn insert_states_sql(rows: usize) -> String {
+/// Writes `rows` states, new or stored, in one statement: an insert that updates the row
+/// already there. `OR FAIL`, as every multi-row statement of the batch: an error fails the
+/// whole batch anyway, and without it SQLite would copy each page the statement touches into
+/// a statement journal, to undo just this statement. (One statement per `CHUNK` states
+/// instead of an UPDATE per stored state: a statement's own setup, bind and reset cost more
+/// than its row. A multi-row UPDATE ... FROM (VALUES ...) was tried earlier and materialized
+/// its VALUES in a temporary table each time.)
+fn upsert_states_sql(rows: usize) -> String {
     format!(
         "INSERT OR FAIL INTO contact_state (contact_id, site_id, viewed, cart, recycle_state_id, \
              wishlist, last_search, last_search_found, last_category_id, last_activity_at, \
              recent_events) \
-         VALUES {}",
+         VALUES {} \
+         ON CONFLICT (contact_id) DO UPDATE SET viewed = excluded.viewed, cart = excluded.cart, \
+             recycle_state_id = excluded.recycle_state_id, wishlist = excluded.wishlist, \
+             last_search = excluded.last_search, last_search_found = excluded.last_search_found, \
+             last_category_id = excluded.last_category_id, \
+             last_activity_at = excluded.last_activity_at, recent_events = excluded.recent_events",
         super::placeholder_rows(rows, COLUMNS)
     )
 }
 
-/// `UPDATE contact_state` of one stored row, in the parameter order of `insert_states_sql`
-/// (`?2`, the site, does not change). One row per statement: a multi-row UPDATE ... FROM
-/// (VALUES ...) materialized its VALUES in a temporary table each time, which cost more than
-/// the statements it saved.
-const UPDATE_STATE_SQL: &str = "UPDATE OR FAIL contact_state SET viewed = ?3, cart = ?4, \
-     recycle_state_id = ?5, wishlist = ?6, last_search = ?7, last_search_found = ?8, \
-     last_category_id = ?9, last_activity_at = ?10, recent_events = ?11 WHERE contact_id = ?1";
-
 /// Parameters per state row.
 const COLUMNS: usize = 11;
 
-static INSERT_STATES_CHUNK_SQL: LazyLock<String> = LazyLock::new(|| insert_states_sql(CHUNK));
-static INSERT_STATE_SQL: LazyLock<String> = LazyLock::new(|| insert_states_sql(1));
+static UPSERT_STATES_CHUNK_SQL: LazyLock<String> = LazyLock::new(|| upsert_states_sql(CHUNK));
+static UPSERT_STATE_SQL: LazyLock<String> = LazyLock::new(|| upsert_states_sql(1));
 
-/// Writes the batch's states back, `CHUNK` contacts per statement (as `insert_events`): new
-/// rows inserted, stored ones updated.
+/// Writes the batch's states back, `CHUNK` contacts per statement (as `insert_events`), new
+/// and stored ones alike.
 pub(super) fn save_states<'s>(
     tx: &rusqlite::Transaction<'_>,
     states: impl Iterator<Item = (ContactId, &'s PendingState)>,
@@ -241,7 +237,7 @@ pub(super) fn save_states<'s>(
             pending.cart.as_str(),
             pending.wishlist.text(),
         );
-        // In the column order of `insert_states_sql`.
+        // In the column order of `upsert_states_sql`.
         let p = first_param;
         let bound = (|| {
             stmt.raw_bind_parameter(p, contact.0)?;
@@ -258,18 +254,12 @@ pub(super) fn save_states<'s>(
         })();
         bound.map_err(sqlite_err)
     };
-    let (stored, new): (Vec<_>, Vec<_>) = states.partition(|(_, p)| p.is_stored);
+    let states: Vec<_> = states.collect();
     super::insert_rows(
         tx,
-        &new,
+        &states,
         COLUMNS,
-        (INSERT_STATES_CHUNK_SQL.as_str(), INSERT_STATE_SQL.as_str()),
-        |insert, p, &(contact, pending)| bind(insert, p, contact, pending),
-    )?;
-    let mut update = tx.prepare_cached(UPDATE_STATE_SQL).map_err(sqlite_err)?;
-    for (contact, pending) in stored {
-        bind(&mut update, 1, contact, pending)?;
-        update.raw_execute().map_err(sqlite_err)?;
-    }
-    Ok(())
+        (UPSERT_STATES_CHUNK_SQL.as_str(), UPSERT_STATE_SQL.as_str()),
+        |upsert, p, &(contact, pending)| bind(upsert, p, contact, pending),
+    )
 }
