@@ -327,12 +327,6 @@ pub(super) fn placeholder_rows(rows: usize, columns: usize) -> String {
         .join(", ")
 }
 
-/// The ids of the newest `CHUNK` events. The limit is in the text, not a parameter: SQLite
-/// re-prepares a statement each time a parameter its plan looked at is bound, LIMIT's among
-/// them.
-static LATEST_CHUNK_SQL: std::sync::LazyLock<String> =
-    std::sync::LazyLock::new(|| format!("SELECT id FROM events ORDER BY id DESC LIMIT {CHUNK}"));
-
 /// Inserts the events to store, in batch order, and returns their ids in that order.
 fn insert_events(
     tx: &rusqlite::Transaction<'_>,
@@ -344,9 +338,6 @@ fn insert_events(
     if to_store.len() >= CHUNK {
         let mut insert = tx
             .prepare_cached(EVENTS_CHUNK_SQL.as_str())
-            .map_err(sqlite_err)?;
-        let mut latest = tx
-            .prepare_cached(LATEST_CHUNK_SQL.as_str())
             .map_err(sqlite_err)?;
         for chunk in &mut chunks {
             for (i, &(index, contact)) in chunk.iter().enumerate() {
@@ -367,20 +358,15 @@ fn insert_events(
                 bound.map_err(sqlite_err)?;
             }
             insert.raw_execute().map_err(sqlite_err)?;
-            // AUTOINCREMENT gives each new row an id above every id the table ever held, and
-            // a VALUES list is inserted in its order: the chunk's rows are the table's newest,
-            // in ascending id order. (Not `RETURNING id`: SQLite collects returned rows in a
-            // temporary b-tree, which cost several times this query.)
-            let first = ids.len();
-            let mut newest = latest.query([]).map_err(sqlite_err)?;
-            while let Some(row) = newest.next().map_err(sqlite_err)? {
-                ids.push(row.get::<_, i64>(0).map_err(sqlite_err)?);
-            }
-            drop(newest);
-            ids[first..].reverse();
-            if ids.len() - first != chunk.len() {
-                return Err(internal("a multi-row event insert lost track of its ids"));
-            }
+            // AUTOINCREMENT gives each new row the id one above every id the table ever held,
+            // and a VALUES list is inserted in its order, while the batch holds the write lock:
+            // the chunk's ids are consecutive, ending at the last inserted rowid. (Not
+            // `RETURNING id`: SQLite collects returned rows in a temporary b-tree, which cost
+            // several times the insert; nor a query for the newest ids, one more statement
+            // per chunk.)
+            let last = tx.last_insert_rowid();
+            let first = last - chunk.len() as i64 + 1;
+            ids.extend(first..=last);
         }
     }
     let mut single = tx
