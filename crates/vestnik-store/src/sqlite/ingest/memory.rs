@@ -10,10 +10,21 @@
 
 use foldhash::fast::RandomState;
 use std::collections::HashMap;
-use vestnik_domain::{ContactId, SiteId, StoreResult};
+use vestnik_domain::{ContactId, StoreResult};
 
 use super::state::PendingState;
 use crate::sqlite::bulk::sqlite_err;
+
+/// `(site, column, value)` as one text, into `key`. Column names and site ids hold no NUL, so
+/// no two locators share a key.
+fn locator_key(key: &mut String, site: &str, column: &str, value: &str) {
+    key.clear();
+    key.push_str(column);
+    key.push('\0');
+    key.push_str(site);
+    key.push('\0');
+    key.push_str(value);
+}
 
 /// Past this many bytes of remembered states (as `PendingState::approx_bytes` counts them),
 /// the writer forgets them all and starts over.
@@ -27,9 +38,12 @@ const MAX_STATE_BYTES: usize = if cfg!(test) {
 pub(crate) struct WriterMemory {
     /// `PRAGMA data_version` as of the last commit.
     data_version: Option<i64>,
-    /// A locator's value → the contacts it names, with their site and locator column. Every
-    /// contact named here has its state in `states`.
-    by_locator: HashMap<String, Vec<(SiteId, &'static str, ContactId)>, RandomState>,
+    /// A locator (`locator_key`) → the contact it names. Every contact named here has its
+    /// state in `states`. One flat key rather than a map of values to (site, column) lists:
+    /// a lookup is one hash and one comparison, with no list or site text to chase.
+    by_locator: HashMap<String, ContactId, RandomState>,
+    /// `locator_key`'s buffer, reused so that a lookup allocates nothing.
+    key: String,
     /// The states of remembered contacts. A batch changes them in place: a batch that fails
     /// forgets everything, so nothing needs undoing.
     states: HashMap<ContactId, PendingState, RandomState>,
@@ -58,12 +72,9 @@ impl WriterMemory {
     }
 
     /// The contact of `site` whose `column` (email or phone) is `value`, if remembered.
-    pub(super) fn contact(&self, site: &str, column: &str, value: &str) -> Option<ContactId> {
-        self.by_locator.get(value).and_then(|hits| {
-            hits.iter()
-                .find(|(s, c, _)| s.as_str() == site && *c == column)
-                .map(|&(_, _, id)| id)
-        })
+    pub(super) fn contact(&mut self, site: &str, column: &str, value: &str) -> Option<ContactId> {
+        locator_key(&mut self.key, site, column, value);
+        self.by_locator.get(self.key.as_str()).copied()
     }
 
     /// Remembers a contact the batch found in the database or created, under one of its
@@ -77,19 +88,8 @@ impl WriterMemory {
         state: impl FnOnce() -> PendingState,
     ) {
         self.states.entry(id).or_insert_with(state);
-        let owned = |site: &str| (SiteId::from_trusted(site.to_string()), column, id);
-        match self.by_locator.get_mut(value) {
-            Some(hits) => match hits
-                .iter_mut()
-                .find(|(s, c, _)| s.as_str() == site && *c == column)
-            {
-                Some(known) => known.2 = id,
-                None => hits.push(owned(site)),
-            },
-            None => {
-                self.by_locator.insert(value.to_string(), vec![owned(site)]);
-            }
-        }
+        locator_key(&mut self.key, site, column, value);
+        self.by_locator.insert(self.key.clone(), id);
     }
 
     /// The remembered contact's state, for the batch to change (and then write).
