@@ -10,7 +10,7 @@
 //! instead of growing memory without bound.
 
 use std::sync::Arc;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use vestnik_domain::store::BlockingIngester;
 use vestnik_domain::{EventToStore, Ingested, Store, StoreResult};
 
@@ -41,35 +41,47 @@ pub enum IngestError {
     Stopped,
 }
 
-/// A submitter's answer, with its event handed back: freeing an event (its decoded params)
-/// was a twentieth of the writer thread's time, which the submitter's task spends instead.
-type Answer = (Result<Ingested, IngestError>, Option<EventToStore>);
+/// A submission's answer, one result per event, with its events handed back: freeing an event
+/// (its decoded params) was a twentieth of the writer thread's time, which the submitter's task
+/// spends instead.
+type Answer = (Vec<Result<Ingested, IngestError>>, Vec<EventToStore>);
 type Reply = oneshot::Sender<Answer>;
 
+/// One submission (a request's events) in the queue: one entry and one answer for all of its
+/// events, not one per event, so a batch request costs the writer one hand-off, not a hundred.
 struct Pending {
-    item: EventToStore,
+    items: Vec<EventToStore>,
     reply: Reply,
+    /// The submission's share of the queue, one permit per event, given back when the writer
+    /// takes its events.
+    _room: OwnedSemaphorePermit,
 }
 
 /// The submitting side; cheap to clone. The writer ends after the last clone is dropped
 /// and everything queued has been written.
 #[derive(Clone)]
 pub struct EventWriter {
-    queue: mpsc::Sender<Pending>,
+    queue: mpsc::UnboundedSender<Pending>,
+    /// Room in the queue, counted in events (`EventWriterConfig::queue`): the channel itself is
+    /// unbounded, the permits bound it.
+    room: Arc<Semaphore>,
 }
 
 impl EventWriter {
     /// Starts the writer: on a thread of its own when the store can write on the calling
     /// thread (SQLite), else as a task on the current tokio runtime.
     pub fn start(store: Arc<dyn Store>, config: EventWriterConfig) -> Self {
-        let (queue, rx) = mpsc::channel(config.queue.max(1));
+        let (queue, rx) = mpsc::unbounded_channel();
+        let room = Arc::new(Semaphore::new(
+            config.queue.clamp(1, Semaphore::MAX_PERMITS),
+        ));
         let max_batch = config.max_batch.max(1);
         match store.blocking_ingester() {
             Some(ingester) => {
                 // The thread owns the receiver; if it cannot start, nothing was moved yet
                 // that the task could not take instead.
                 let (handoff, rx_slot) =
-                    std::sync::mpsc::sync_channel::<mpsc::Receiver<Pending>>(1);
+                    std::sync::mpsc::sync_channel::<mpsc::UnboundedReceiver<Pending>>(1);
                 let spawned = std::thread::Builder::new()
                     .name("vestnik-ingest".into())
                     .spawn(move || {
@@ -92,48 +104,44 @@ impl EventWriter {
                 tokio::spawn(write_batches(store, rx, max_batch));
             }
         }
-        EventWriter { queue }
+        EventWriter { queue, room }
     }
 
     /// Queues one event and waits until its batch is committed.
     pub async fn submit(&self, item: EventToStore) -> Result<Ingested, IngestError> {
-        let (reply, answer) = oneshot::channel();
-        self.queue
-            .try_send(Pending { item, reply })
-            .map_err(|e| match e {
-                mpsc::error::TrySendError::Full(_) => IngestError::Overloaded,
-                mpsc::error::TrySendError::Closed(_) => IngestError::Stopped,
-            })?;
-        answer
+        self.submit_all(vec![item])
             .await
-            .map_or(Err(IngestError::Stopped), |(result, _event)| result)
+            .pop()
+            .unwrap_or(Err(IngestError::Stopped))
     }
 
-    /// Queues several events (they may land in one or more batches) and waits for all.
+    /// Queues several events, all or none (a queue without room for all of them refuses them
+    /// all), and waits until they are committed; they may land in one or two batches.
     pub async fn submit_all(&self, items: Vec<EventToStore>) -> Vec<Result<Ingested, IngestError>> {
-        let mut answers = Vec::with_capacity(items.len());
-        for item in items {
-            let (reply, answer) = oneshot::channel();
-            match self.queue.try_send(Pending { item, reply }) {
-                Ok(()) => answers.push(Ok(answer)),
-                Err(mpsc::error::TrySendError::Full(_)) => {
-                    answers.push(Err(IngestError::Overloaded))
-                }
-                Err(mpsc::error::TrySendError::Closed(_)) => {
-                    answers.push(Err(IngestError::Stopped))
-                }
-            }
+        let refuse = |error: IngestError, n: usize| vec![Err(error); n];
+        let n = items.len();
+        if n == 0 {
+            return Vec::new();
         }
-        let mut out = Vec::with_capacity(answers.len());
-        for a in answers {
-            out.push(match a {
-                Ok(answer) => answer
-                    .await
-                    .map_or(Err(IngestError::Stopped), |(result, _event)| result),
-                Err(e) => Err(e),
-            });
+        let room = u32::try_from(n)
+            .ok()
+            .and_then(|permits| self.room.clone().try_acquire_many_owned(permits).ok());
+        let Some(room) = room else {
+            return refuse(IngestError::Overloaded, n);
+        };
+        let (reply, answer) = oneshot::channel();
+        let pending = Pending {
+            items,
+            reply,
+            _room: room,
+        };
+        if self.queue.send(pending).is_err() {
+            return refuse(IngestError::Stopped, n);
         }
-        out
+        match answer.await {
+            Ok((results, _events)) if results.len() == n => results,
+            _ => refuse(IngestError::Stopped, n),
+        }
     }
 }
 
@@ -166,19 +174,22 @@ fn favour_this_thread() {
     }
 }
 
-/// Takes what is queued behind `first`, up to `max_batch` in all, and splits it into the
-/// events to store and the submitters to answer.
+/// Takes the submissions queued behind `first` while the batch holds fewer than `max_batch`
+/// events (a submission is never split, so the last one may take it past), and splits them
+/// into the events to store and, in the same order, the submitters to answer with how many
+/// events each sent.
 fn take_batch(
     first: Pending,
-    rx: &mut mpsc::Receiver<Pending>,
+    rx: &mut mpsc::UnboundedReceiver<Pending>,
     max_batch: usize,
-) -> (Vec<EventToStore>, Vec<Reply>) {
-    let mut items = Vec::with_capacity(max_batch.min(rx.len() + 1));
-    let mut replies = Vec::with_capacity(items.capacity());
+) -> (Vec<EventToStore>, Vec<(Reply, usize)>) {
+    let mut items = Vec::with_capacity(max_batch.max(first.items.len()));
+    let mut replies = Vec::new();
     let mut next = Some(first);
     while let Some(p) = next {
-        items.push(p.item);
-        replies.push(p.reply);
+        replies.push((p.reply, p.items.len()));
+        items.extend(p.items);
+        // `p._room` is dropped here: the events are the writer's now.
         next = if items.len() < max_batch {
             rx.try_recv().ok()
         } else {
@@ -188,31 +199,40 @@ fn take_batch(
     (items, replies)
 }
 
-/// Answers every submitter of a batch: each its own result, or all the same failure, with
-/// its event when the writer still has it.
+/// Answers every submitter of a batch: each its own results, or all the same failure, with
+/// its events when the writer still has them.
 fn answer(
-    replies: Vec<Reply>,
+    replies: Vec<(Reply, usize)>,
     events: Option<Vec<EventToStore>>,
     outcome: StoreResult<Vec<Ingested>>,
 ) {
-    let mut events = events.into_iter().flatten();
+    let mut events = events.unwrap_or_default().into_iter();
+    let mut give_back = |n: usize| -> Vec<EventToStore> { events.by_ref().take(n).collect() };
     match outcome {
         Ok(results) => {
-            for (reply, result) in replies.into_iter().zip(results) {
-                let _ = reply.send((Ok(result), events.next()));
+            let mut results = results.into_iter();
+            for (reply, n) in replies {
+                let mine: Vec<_> = results.by_ref().take(n).map(Ok).collect();
+                let _ = reply.send((mine, give_back(n)));
             }
         }
         Err(e) => {
-            tracing::error!(error = %e, events = replies.len(), "storing a batch of events failed");
+            let total: usize = replies.iter().map(|(_, n)| n).sum();
+            tracing::error!(error = %e, events = total, "storing a batch of events failed");
             let message = e.to_string();
-            for reply in replies {
-                let _ = reply.send((Err(IngestError::Store(message.clone())), events.next()));
+            for (reply, n) in replies {
+                let failed = vec![Err(IngestError::Store(message.clone())); n];
+                let _ = reply.send((failed, give_back(n)));
             }
         }
     }
 }
 
-async fn write_batches(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Pending>, max_batch: usize) {
+async fn write_batches(
+    store: Arc<dyn Store>,
+    mut rx: mpsc::UnboundedReceiver<Pending>,
+    max_batch: usize,
+) {
     while let Some(first) = rx.recv().await {
         let (items, replies) = take_batch(first, &mut rx, max_batch);
         answer(replies, None, store.ingest(items).await);
@@ -223,7 +243,7 @@ async fn write_batches(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Pending>, m
 /// is never queued behind request handlers on the runtime.
 fn write_batches_on_thread(
     mut ingester: Box<dyn BlockingIngester>,
-    mut rx: mpsc::Receiver<Pending>,
+    mut rx: mpsc::UnboundedReceiver<Pending>,
     max_batch: usize,
 ) {
     while let Some(first) = rx.blocking_recv() {

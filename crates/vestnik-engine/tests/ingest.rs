@@ -98,8 +98,9 @@ async fn postgres_concurrent_submitters_share_batches_without_loss_or_doubles() 
     concurrent_submitters_share_batches_without_loss_or_doubles(db).await;
 }
 
-/// A full queue refuses at once instead of growing: every event is either committed or told
-/// to retry, and the ones told to retry were not stored.
+/// A full queue refuses at once instead of growing: a submission without room for all of its
+/// events is refused whole (nothing of it stored), and every event is either committed or
+/// told to retry.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_queue_refuses_instead_of_growing() {
     let db = TestDb::sqlite().await;
@@ -113,22 +114,44 @@ async fn a_full_queue_refuses_instead_of_growing() {
         },
     );
     // Distinct ids so that no event is a duplicate of another.
-    let items: Vec<EventToStore> = (0..400).map(|n| event(&site, n * 2)).collect();
-    let outcomes = writer.submit_all(items).await;
-    let refused = outcomes
-        .iter()
-        .filter(|o| matches!(o, Err(vestnik_engine::IngestError::Overloaded)))
-        .count();
-    let stored = outcomes
-        .iter()
-        .filter(|o| matches!(o, Ok(Ingested::Stored { .. })))
-        .count();
-    assert!(refused > 0, "a 4-slot queue cannot take 400 events at once");
-    assert_eq!(
-        stored + refused,
-        400,
-        "every event is answered: {outcomes:?}"
+    let too_many: Vec<EventToStore> = (0..5).map(|n| event(&site, n * 2)).collect();
+    let outcomes = writer.submit_all(too_many).await;
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| matches!(o, Err(vestnik_engine::IngestError::Overloaded))),
+        "a 4-event queue cannot take 5 events: {outcomes:?}"
     );
+    assert!(store.pending_outbox(&site, 1000).await.unwrap().is_empty());
+
+    // 50 submitters of 2 events each at once: each is stored or refused whole.
+    let submissions = (0..50).map(|s| {
+        let writer = writer.clone();
+        let items: Vec<EventToStore> = (0..2).map(|n| event(&site, 100 + s * 4 + n * 2)).collect();
+        tokio::spawn(async move { writer.submit_all(items).await })
+    });
+    let mut stored = 0;
+    let mut refused = 0;
+    for submission in submissions {
+        let outcomes = submission.await.unwrap();
+        assert_eq!(outcomes.len(), 2);
+        let ok = outcomes
+            .iter()
+            .filter(|o| matches!(o, Ok(Ingested::Stored { .. })))
+            .count();
+        let overloaded = outcomes
+            .iter()
+            .filter(|o| matches!(o, Err(vestnik_engine::IngestError::Overloaded)))
+            .count();
+        assert!(
+            ok == 2 || overloaded == 2,
+            "a submission is stored or refused whole: {outcomes:?}"
+        );
+        stored += ok;
+        refused += overloaded;
+    }
+    assert_eq!(stored + refused, 100, "every event is answered");
+    assert!(stored > 0, "a queue with room takes submissions");
     assert_eq!(
         store.pending_outbox(&site, 1000).await.unwrap().len(),
         stored
