@@ -116,7 +116,7 @@ impl EventWriter {
     }
 
     /// Queues several events, all or none (a queue without room for all of them refuses them
-    /// all), and waits until they are committed; they may land in one or two batches.
+    /// all), and waits until they are committed, all in the same batch.
     pub async fn submit_all(&self, items: Vec<EventToStore>) -> Vec<Result<Ingested, IngestError>> {
         let refuse = |error: IngestError, n: usize| vec![Err(error); n];
         let n = items.len();
