@@ -214,11 +214,16 @@ fn fill_site(
                 at
             ])?;
         }
-        // The contact → events index the event writer keeps (migration 0008).
+        // The contact → events index the event writer keeps (migration 0008), and its note
+        // that the states include every event (0010).
         tx.execute(
             "INSERT INTO event_contacts (contact_id, event_id) \
              SELECT contact_id, id FROM events WHERE site_id = ?1 AND contact_id IS NOT NULL",
             [site],
+        )?;
+        tx.execute(
+            "UPDATE ingest_progress SET states_through = (SELECT max(id) FROM events)",
+            [],
         )?;
     }
     {

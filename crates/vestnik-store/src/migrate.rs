@@ -58,6 +58,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         name: "recent_contact_events",
         sql: include_str!("../migrations/sqlite/0009_recent_contact_events.sql"),
     },
+    Migration {
+        version: 10,
+        name: "deferred_states",
+        sql: include_str!("../migrations/sqlite/0010_deferred_states.sql"),
+    },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -105,6 +110,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 9,
         name: "recent_contact_events",
         sql: include_str!("../migrations/postgres/0009_recent_contact_events.sql"),
+    },
+    Migration {
+        version: 10,
+        name: "deferred_states",
+        sql: include_str!("../migrations/postgres/0010_deferred_states.sql"),
     },
 ];
 

@@ -84,12 +84,14 @@ async fn seed_events_and_orders(
     )
     .await;
     // What the event writer does besides: on SQLite a contact's events are found through
-    // event_contacts (on PostgreSQL, contact_events is a view of events itself).
+    // event_contacts (on PostgreSQL, contact_events is a view of events itself), and the
+    // states include every event so far.
     if db.backend() == Backend::Sqlite {
         raw(
             db,
             "INSERT INTO event_contacts (contact_id, event_id) \
-             SELECT contact_id, id FROM events WHERE contact_id IS NOT NULL"
+             SELECT contact_id, id FROM events WHERE contact_id IS NOT NULL; \
+             UPDATE ingest_progress SET states_through = (SELECT max(id) FROM events)"
                 .to_string(),
         )
         .await;

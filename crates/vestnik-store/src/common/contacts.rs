@@ -115,7 +115,11 @@ macro_rules! impl_contact_stores {
             }
 
             async fn delete_contact(&self, site: &SiteId, id: ContactId) -> StoreResult<bool> {
-                let mut tx = self.writes().begin().await.map_err(map_err("contact"))?;
+                // Holding the write lock from before the contact's events are all indexed
+                // until they are deleted, so that none stored in between is missed.
+                let mut conn = self.writes().acquire().await.map_err(map_err("contact"))?;
+                self.settle_events_holding_write_lock().await?;
+                let mut tx = sqlx::Connection::begin(&mut *conn).await.map_err(map_err("contact"))?;
                 // Its events go with it. On SQLite no foreign key cascades to them (migration
                 // 0008: there is no index on events.contact_id to cascade through).
                 sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -192,6 +196,7 @@ macro_rules! impl_contact_stores {
             }
 
             async fn export_contact(&self, site: &SiteId, id: ContactId, audit: &AuditEntry) -> StoreResult<ContactExport> {
+                self.settle_events().await?;
                 let mut tx = self.writes().begin().await.map_err(map_err("contact"))?;
                 let result = export_in(&mut tx, site, id, audit).await;
                 let (contact, lists, events, orders) = finish(tx, result, "contact").await?;

@@ -178,6 +178,8 @@ macro_rules! impl_recommendation_store {
                 if limit == 0 || (request.algorithm.needs_contact() && contact.is_none()) {
                     return Ok(Vec::new());
                 }
+                // Co-viewers are found through the contact index.
+                self.settle_events().await?;
                 let state = match contact {
                     Some(c) => Some(self.contact_state(site, c).await?),
                     None => None,

@@ -151,6 +151,7 @@ macro_rules! impl_segment_store {
                 condition: &Condition,
                 now: Timestamp,
             ) -> StoreResult<i64> {
+                self.settle_events().await?;
                 let row = bound!(count_query::<$dialect>(site, condition, now))
                     .fetch_one(self.reads())
                     .await
@@ -170,6 +171,7 @@ macro_rules! impl_segment_store {
                 if limit == 0 {
                     return Ok(Vec::new());
                 }
+                self.settle_events().await?;
                 bound!(members_query::<$dialect>(
                     site, condition, now, after, limit
                 ))

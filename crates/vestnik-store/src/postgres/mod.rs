@@ -74,6 +74,16 @@ pub struct PostgresStore {
 const MIGRATION_LOCK: i64 = 0x0076_6573_746e_696b;
 
 impl PostgresStore {
+    /// Contact states are written with their events here (SQLite's writer defers them):
+    /// nothing to settle before reading them.
+    pub(crate) async fn settle_events(&self) -> StoreResult<()> {
+        Ok(())
+    }
+
+    pub(crate) async fn settle_events_holding_write_lock(&self) -> StoreResult<()> {
+        Ok(())
+    }
+
     /// Connects, and applies pending migrations. `schema` (created when missing) puts every
     /// table in that schema instead of the URL's default `search_path`.
     pub async fn open(url: &str, schema: Option<&str>) -> StoreResult<Self> {

@@ -11,16 +11,18 @@
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
+use std::time::Instant;
 use vestnik_domain::store::BlockingIngester;
 use vestnik_domain::{ContactId, EventToStore, Ingested, StoreResult, Timestamp};
 
 use super::SqliteStore;
 use super::bulk::{sqlite_err, with_write_lock_blocking};
 use crate::error::internal;
-use state::{PendingState, save_states};
+use state::PendingState;
 
 mod contact_index;
 mod memory;
+mod replay;
 mod state;
 
 pub(crate) use memory::WriterMemory;
@@ -83,13 +85,14 @@ enum Fate {
 
 /// Finds a contact by a locator together with its stored state, so a contact new to the
 /// batch costs one statement. The state columns come in the order `PendingState::read` expects (as
-/// `common::events::STATE_COLUMNS`, then `recent_events`); all NULL when the contact has no
+/// `common::events::STATE_COLUMNS`, then `recent_events` and `last_event_id`); all NULL when the contact has no
 /// state row yet.
 macro_rules! find_contact_sql {
     ($locator:literal) => {
         concat!(
             "SELECT c.id, s.viewed, s.cart, s.recycle_state_id, s.wishlist, s.last_search, \
-             s.last_search_found, s.last_category_id, s.last_activity_at, s.recent_events \
+             s.last_search_found, s.last_category_id, s.last_activity_at, s.recent_events, \
+             s.last_event_id \
              FROM contacts c LEFT JOIN contact_state s ON s.contact_id = c.id \
              WHERE c.site_id = ?1 AND c.",
             $locator,
@@ -124,7 +127,11 @@ impl<'c> Statements<'c> {
     }
 }
 
-/// `write_batch` with the writer's memory, which a failed batch leaves empty.
+/// How many more due states than its own events a batch writes, at most: enough to catch
+/// up, not so many that one batch writes much more than its share (`WriterMemory::write_due`).
+const STATE_WRITES_BEYOND_BATCH: usize = 64;
+
+/// `write_batch` with the writer's memory, which a failed batch leaves to start over.
 fn write_batch_remembering(
     conn: &mut Connection,
     memory: &Mutex<WriterMemory>,
@@ -135,9 +142,53 @@ fn write_batch_remembering(
         .map_err(|_| internal("the event writer's memory was poisoned by a panic"))?;
     let written = write_batch(conn, &mut memory, batch);
     if written.is_err() {
-        memory.forget();
+        memory.failed();
     }
     written
+}
+
+/// Writes every state the event writer has not written yet (and, after a start, applies
+/// the events the stored states lack), so that a read of `contact_state` or of the contact
+/// index that follows sees every event stored so far. Cheap when there is nothing to write.
+/// `holding_write_lock`: the caller holds the store's write lock already (and keeps it
+/// for the work that needs everything written, so no batch comes between).
+pub(crate) async fn settle(store: &SqliteStore, holding_write_lock: bool) -> StoreResult<()> {
+    let memory = store.writer_memory().clone();
+    // While the writer holds its memory, a batch is running and will leave some unwritten.
+    if let Ok(memory) = memory.try_lock()
+        && !memory.needs_settling()
+    {
+        return Ok(());
+    }
+    let work = move |conn: &mut Connection| {
+        let mut memory = memory
+            .lock()
+            .map_err(|_| internal("the event writer's memory was poisoned by a panic"))?;
+        let settled = write_all_states(conn, &mut memory);
+        if settled.is_err() {
+            memory.failed();
+        }
+        settled
+    };
+    let conn = store.ingest_connection().clone();
+    if holding_write_lock {
+        tokio::task::spawn_blocking(move || conn.with(work))
+            .await
+            .map_err(|e| internal(format!("writing contact states failed: {e}")))?
+    } else {
+        store.blocking_write(conn, work).await
+    }
+}
+
+fn write_all_states(conn: &mut Connection, memory: &mut WriterMemory) -> StoreResult<()> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(sqlite_err)?;
+    memory.prepare(&tx)?;
+    memory.write_due(&tx, Instant::now(), None)?;
+    tx.commit().map_err(sqlite_err)?;
+    memory.committed();
+    Ok(())
 }
 
 /// Stores the batch in one transaction.
@@ -150,7 +201,7 @@ fn write_batch(
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(sqlite_err)?;
-    memory.check(&tx)?;
+    let replayed = memory.prepare(&tx)?;
     check_sites(&tx, batch)?;
     let mut fates: Vec<Fate> = Vec::with_capacity(batch.len());
     let mut first_with_key: HashMap<(&str, &str), usize> = HashMap::new();
@@ -201,9 +252,11 @@ fn write_batch(
         }
     }
     let event_ids = insert_events(&tx, batch, &to_store)?;
-    index_contacts_events(&tx, memory, &to_store, &event_ids)?;
+    index_contacts_events(memory, &to_store, &event_ids)?;
     insert_outbox(&tx, batch, &to_store, &event_ids, now)?;
-    save_states(&tx, memory.changed_states())?;
+    // The first batch after a start or a failure writes what it applied again at once.
+    let limit = (!replayed).then_some(to_store.len() + STATE_WRITES_BEYOND_BATCH);
+    memory.write_due(&tx, Instant::now(), limit)?;
     register_types(&tx, types, now)?;
     tx.commit().map_err(sqlite_err)?;
     memory.committed();
@@ -231,10 +284,9 @@ fn write_batch(
     Ok(results)
 }
 
-/// Lists each stored event in its contact's state, moving the ids of contacts that have
-/// listed enough into `event_contacts` (`contact_index.rs`).
+/// Lists each stored event in its contact's state (`contact_index.rs`), which also notes the
+/// state as changed since it was last written.
 fn index_contacts_events(
-    tx: &rusqlite::Transaction<'_>,
     memory: &mut WriterMemory,
     to_store: &[(usize, Option<ContactId>)],
     event_ids: &[i64],
@@ -242,16 +294,18 @@ fn index_contacts_events(
     if to_store.len() != event_ids.len() {
         return Err(internal("an ingested event lost its id"));
     }
-    let mut moved = Vec::new();
+    let now = Instant::now();
     for (&(_, contact), &event) in to_store.iter().zip(event_ids) {
-        let Some(contact) = contact else { continue };
-        // `resolve_contact` left the state of every contact it returned in the memory.
-        let Some(state) = memory.state_to_change(contact) else {
-            return Err(internal("an ingested event's contact has no state"));
+        let Some(contact) = contact else {
+            memory.note_stored(event);
+            continue;
         };
-        state.add_event(contact.0, event, &mut moved);
+        // `resolve_contact` left the state of every contact it returned in the memory.
+        if !memory.note_event(contact, event, now) {
+            return Err(internal("an ingested event's contact has no state"));
+        }
     }
-    contact_index::insert(tx, &mut moved)
+    Ok(())
 }
 
 /// Fails the batch when one of its sites is gone (deleted after its key was checked), as the

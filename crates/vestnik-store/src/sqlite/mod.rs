@@ -203,6 +203,17 @@ impl SqliteStore {
         &self.writer_memory
     }
 
+    /// Before a read of contact states or of the contact index: writes the states the event
+    /// writer has not written yet (`ingest/memory.rs`), so the read sees every stored event.
+    pub(crate) async fn settle_events(&self) -> StoreResult<()> {
+        ingest::settle(self, false).await
+    }
+
+    /// As `settle_events`, for a caller that holds the write lock (`writes`) already.
+    pub(crate) async fn settle_events_holding_write_lock(&self) -> StoreResult<()> {
+        ingest::settle(self, true).await
+    }
+
     pub(crate) fn checkpointer(&self) -> &checkpoint::Checkpointer {
         &self.checkpointer
     }

@@ -27,8 +27,12 @@ pub(super) struct PendingState {
     recent_events: String,
     /// How many ids `recent_events` lists.
     recent_count: usize,
-    /// Whether the current batch changed it.
-    is_changed: bool,
+    /// The newest event applied (stored as `last_event_id`); `None` when none has been since
+    /// migration 0010.
+    last_event_id: Option<i64>,
+    /// The oldest event applied since the state was last written; `None` when the stored row
+    /// has everything.
+    unwritten_since: Option<i64>,
     /// `approx_bytes` when last counted into the writer memory's total.
     counted_bytes: usize,
 }
@@ -83,12 +87,13 @@ impl PendingState {
             cart: "[]".to_string(),
             recent_events: "[]".to_string(),
             recent_count: 0,
-            is_changed: false,
+            last_event_id: None,
+            unwritten_since: None,
             counted_bytes: 0,
         }
     }
 
-    /// Reads columns 1..=9 of a `find_contact_sql!` row; NULLs (no state row) read as the
+    /// Reads columns 1..=10 of a `find_contact_sql!` row; NULLs (no state row) read as the
     /// empty state.
     pub(super) fn read(r: &rusqlite::Row<'_>, site: &SiteId) -> rusqlite::Result<Self> {
         // `viewed` is NOT NULL: NULL means the LEFT JOIN found no state row.
@@ -115,7 +120,8 @@ impl PendingState {
             wishlist: EntryList::Text(list(r.get(4)?)),
             recent_count: recent_ids(&recent_events).len(),
             recent_events,
-            is_changed: false,
+            last_event_id: r.get(10)?,
+            unwritten_since: None,
             counted_bytes: 0,
         })
     }
@@ -136,9 +142,15 @@ impl PendingState {
         Ok(())
     }
 
-    /// Lists a new event of the contact. When `FLUSH_AT` are listed, they move to `moved`, as
-    /// `(contact, event)` entries for `event_contacts`.
-    pub(super) fn add_event(&mut self, contact: i64, event: i64, moved: &mut Vec<(i64, i64)>) {
+    /// Whether the state includes the event already (stored or applied since): a contact's
+    /// events are applied in id order.
+    pub(super) fn includes(&self, event: i64) -> bool {
+        self.last_event_id.is_some_and(|last| last >= event)
+    }
+
+    /// Lists a new event of the contact, applied just before; `true` when it is the first
+    /// since the state was last written.
+    pub(super) fn add_event(&mut self, event: i64) -> bool {
         use std::fmt::Write;
         if self.recent_count == 0 {
             self.recent_events.clear();
@@ -151,6 +163,19 @@ impl PendingState {
         // Writing to a String cannot fail.
         let _ = write!(self.recent_events, "{event}]");
         self.recent_count += 1;
+        self.last_event_id = Some(event);
+        *self.unwritten_since.get_or_insert(event) == event
+    }
+
+    /// The oldest event applied since the state was last written.
+    pub(super) fn unwritten_since(&self) -> Option<i64> {
+        self.unwritten_since
+    }
+
+    /// Before the state is written: once it lists `FLUSH_AT` ids, they move to `moved`, as
+    /// `(contact, event)` entries for `event_contacts`, in the transaction that writes the
+    /// row, so that the index and the row never disagree.
+    pub(super) fn move_listed_events(&mut self, contact: i64, moved: &mut Vec<(i64, i64)>) {
         if self.recent_count >= FLUSH_AT {
             moved.extend(
                 recent_ids(&self.recent_events)
@@ -163,17 +188,17 @@ impl PendingState {
         }
     }
 
-    /// Marks the state as changed by the current batch; whether it was not already.
-    pub(super) fn mark_changed(&mut self) -> bool {
-        !std::mem::replace(&mut self.is_changed, true)
-    }
-
-    /// Marks the state as written (the next batch updates its row) and recounts its size:
-    /// `(bytes counted before, bytes now)`.
-    pub(super) fn mark_stored(&mut self) -> (usize, usize) {
-        self.is_changed = false;
+    /// After the transaction that wrote the state committed: the stored row has everything.
+    /// Recounts its size: `(bytes counted before, bytes now)`.
+    pub(super) fn mark_written(&mut self) -> (usize, usize) {
+        self.unwritten_since = None;
         let now = self.approx_bytes();
         (std::mem::replace(&mut self.counted_bytes, now), now)
+    }
+
+    /// `approx_bytes` as of the last write.
+    pub(super) fn counted_bytes(&self) -> usize {
+        self.counted_bytes
     }
 
     /// About how much memory the state takes, for the writer's cache limit.
@@ -204,25 +229,26 @@ fn upsert_states_sql(rows: usize) -> String {
     format!(
         "INSERT OR FAIL INTO contact_state (contact_id, site_id, viewed, cart, recycle_state_id, \
              wishlist, last_search, last_search_found, last_category_id, last_activity_at, \
-             recent_events) \
+             recent_events, last_event_id) \
          VALUES {} \
          ON CONFLICT (contact_id) DO UPDATE SET viewed = excluded.viewed, cart = excluded.cart, \
              recycle_state_id = excluded.recycle_state_id, wishlist = excluded.wishlist, \
              last_search = excluded.last_search, last_search_found = excluded.last_search_found, \
              last_category_id = excluded.last_category_id, \
-             last_activity_at = excluded.last_activity_at, recent_events = excluded.recent_events",
+             last_activity_at = excluded.last_activity_at, recent_events = excluded.recent_events, \
+             last_event_id = excluded.last_event_id",
         super::placeholder_rows(rows, COLUMNS)
     )
 }
 
 /// Parameters per state row.
-const COLUMNS: usize = 11;
+const COLUMNS: usize = 12;
 
 static UPSERT_STATES_CHUNK_SQL: LazyLock<String> = LazyLock::new(|| upsert_states_sql(CHUNK));
 static UPSERT_STATE_SQL: LazyLock<String> = LazyLock::new(|| upsert_states_sql(1));
 
-/// Writes the batch's states back, `CHUNK` contacts per statement (as `insert_events`), new
-/// and stored ones alike.
+/// Writes states, `CHUNK` contacts per statement (as `insert_events`), new and stored ones
+/// alike.
 pub(super) fn save_states<'s>(
     tx: &rusqlite::Transaction<'_>,
     states: impl Iterator<Item = (ContactId, &'s PendingState)>,
@@ -251,7 +277,8 @@ pub(super) fn save_states<'s>(
             stmt.raw_bind_parameter(p + 7, state.last_search_found)?;
             stmt.raw_bind_parameter(p + 8, &state.last_category_id)?;
             stmt.raw_bind_parameter(p + 9, state.last_activity_at.map(Timestamp::millis))?;
-            stmt.raw_bind_parameter(p + 10, pending.recent_events.as_str())
+            stmt.raw_bind_parameter(p + 10, pending.recent_events.as_str())?;
+            stmt.raw_bind_parameter(p + 11, pending.last_event_id)
         })();
         bound.map_err(sqlite_err)
     };

@@ -273,6 +273,7 @@ async fn every_contacts_events_are_found_through_the_contact_index() {
                 })
                 .collect();
             store.ingest(events).await.expect("a batch");
+            store.settle_events().await.expect("states written");
             let stored = pairs(
                 "SELECT contact_id, id FROM events WHERE contact_id IS NOT NULL ORDER BY 1, 2",
             );
@@ -534,4 +535,273 @@ async fn one_contacts_events_are_looked_up_by_key() {
             .any(|step| step.contains("event_contacts USING PRIMARY KEY")),
         "{plan:#?}"
     );
+}
+
+/// Events of every kind that changes a state, for contacts `u0`..`u4` (and one without a
+/// contact), `n` from `first`: the mix the deferred-state tests replay.
+fn mixed_events(site: &SiteId, first: i64, n: i64) -> Vec<EventToStore> {
+    (first..first + n)
+        .map(|i| {
+            let email = format!("u{}@shop.ru", i % 5);
+            let body = match i % 7 {
+                0 => json!({"eventTypeKey": "cartUpdated", "params": [
+                    {"name": "email", "value": email},
+                    {"name": "recycleStateId", "value": format!("cart-{i}")},
+                    {"name": "products", "value": json!([{"productId": format!("P{i}"), "quantity": 1, "price": 10}]).to_string()}
+                ]}),
+                1 => json!({"eventTypeKey": "searchRequest", "params": [
+                    {"name": "email", "value": email},
+                    {"name": "search", "value": format!("boots {i}")},
+                    {"name": "isFound", "value": 1}
+                ]}),
+                2 => json!({"eventTypeKey": "productAddedToWishlist", "params": [
+                    {"name": "email", "value": email},
+                    {"name": "product", "value": json!({"productId": format!("W{}", i % 3), "price": 7}).to_string()}
+                ]}),
+                3 => json!({"eventTypeKey": "productCategoryViewed", "params": [
+                    {"name": "email", "value": email},
+                    {"name": "category", "value": json!({"productCategoryId": format!("C{i}")}).to_string()}
+                ]}),
+                4 => json!({"eventTypeKey": "signup", "keyValue": "anonymous", "params": []}),
+                _ => json!({"eventTypeKey": "productViewed", "params": [
+                    {"name": "email", "value": email},
+                    {"name": "product", "value": json!({"productId": format!("P{}", i % 4), "price": 5}).to_string()}
+                ]}),
+            };
+            event(site, body, 1_700_000_000_000 + i)
+        })
+        .collect()
+}
+
+fn scalar(path: &std::path::Path, sql: &str) -> i64 {
+    let conn = rusqlite::Connection::open(path).expect("the database opens");
+    conn.query_row(sql, [], |r| r.get(0)).expect("a number")
+}
+
+fn index_pairs(path: &std::path::Path) -> Vec<(i64, i64)> {
+    let conn = rusqlite::Connection::open(path).expect("the database opens");
+    let mut stmt = conn
+        .prepare("SELECT contact_id, event_id FROM contact_events ORDER BY 1, 2")
+        .expect("a query");
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .expect("rows")
+        .collect::<Result<_, _>>()
+        .expect("rows")
+}
+
+/// A changed state waits for its delay: batches inside it write events, not states; the
+/// first batch after it writes them all, with the contact index entries they move.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_state_is_written_once_its_delay_has_passed() {
+    let dir = tempfile::tempdir().expect("a temp directory");
+    let path = dir.path().join("vestnik.db");
+    let store = open(&path).await;
+    let site = store.create_site("Shop").await.expect("a site").0.id;
+    let delay = |d: u64| {
+        store
+            .writer_memory()
+            .lock()
+            .expect("the memory")
+            .set_state_write_delay(std::time::Duration::from_secs(d))
+    };
+    // The first batch after a start writes every state it changed (it applied the events
+    // the stored states lack first).
+    store
+        .ingest(mixed_events(&site, 0, 20))
+        .await
+        .expect("a batch");
+    let written = |what: &str| scalar(&path, &format!("SELECT {what}"));
+    assert_eq!(written("count(*) FROM contact_state"), 5);
+    delay(3600);
+    for batch in 1..3 {
+        store
+            .ingest(mixed_events(&site, batch * 20, 20))
+            .await
+            .expect("a batch");
+    }
+    assert_eq!(written("count(*) FROM events"), 60);
+    assert_eq!(written("max(last_event_id) FROM contact_state"), 20);
+    assert_eq!(
+        written("states_through FROM ingest_progress"),
+        20,
+        "the events after 20 would be applied again"
+    );
+
+    delay(0);
+    store
+        .ingest(mixed_events(&site, 60, 20))
+        .await
+        .expect("a batch");
+    assert_eq!(scalar(&path, "SELECT count(*) FROM contact_state"), 5);
+    assert_eq!(
+        scalar(&path, "SELECT states_through FROM ingest_progress"),
+        80
+    );
+    assert_eq!(
+        scalar(&path, "SELECT max(last_event_id) FROM contact_state"),
+        80
+    );
+    assert!(
+        !store
+            .writer_memory()
+            .lock()
+            .expect("the memory")
+            .needs_settling()
+    );
+    let with_contact = scalar(
+        &path,
+        "SELECT count(*) FROM events WHERE contact_id IS NOT NULL",
+    );
+    assert_eq!(index_pairs(&path).len() as i64, with_contact);
+}
+
+/// The same events into two databases: one writes its states after every batch, the other
+/// never until it "crashes" (is closed with states unwritten, some of them written midway)
+/// and is opened again. Its states and contact index then match the first's exactly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unwritten_states_are_redone_after_a_crash() {
+    use vestnik_domain::ContactId;
+    let dir = tempfile::tempdir().expect("a temp directory");
+    let settled_path = dir.path().join("settled.db");
+    let crashed_path = dir.path().join("crashed.db");
+    let settled = open(&settled_path).await;
+    let crashed = open(&crashed_path).await;
+    let site_a = settled.create_site("Shop").await.expect("a site").0.id;
+    let site_b = crashed.create_site("Shop").await.expect("a site").0.id;
+    crashed
+        .writer_memory()
+        .lock()
+        .expect("the memory")
+        .set_state_write_delay(std::time::Duration::from_secs(3600));
+    for batch in 0..8 {
+        let first = batch * 13;
+        settled
+            .ingest(mixed_events(&site_a, first, 13))
+            .await
+            .expect("a batch");
+        settled.settle_events().await.expect("written");
+        crashed
+            .ingest(mixed_events(&site_b, first, 13))
+            .await
+            .expect("a batch");
+        if batch == 3 {
+            // Written midway: the events after this are applied again, those before not.
+            crashed.settle_events().await.expect("written");
+        }
+    }
+    assert!(
+        crashed
+            .writer_memory()
+            .lock()
+            .expect("the memory")
+            .needs_settling()
+    );
+    crashed.close().await;
+    let reopened = open(&crashed_path).await;
+    for contact in 1..=5 {
+        let want = settled
+            .contact_state(&site_a, ContactId(contact))
+            .await
+            .expect("a state");
+        let got = reopened
+            .contact_state(&site_b, ContactId(contact))
+            .await
+            .expect("a state");
+        assert_eq!(got, want, "contact {contact}");
+        assert!(!want.viewed.is_empty() && !want.cart.is_empty() && want.last_search.is_some());
+    }
+    assert_eq!(index_pairs(&crashed_path), index_pairs(&settled_path));
+    assert_eq!(
+        scalar(&crashed_path, "SELECT states_through FROM ingest_progress"),
+        104
+    );
+}
+
+/// A batch that fails leaves the memory's unwritten states behind; the events they came
+/// from are applied again, so nothing the failed batch did not store is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_batch_leaves_unwritten_states_to_be_redone() {
+    let dir = tempfile::tempdir().expect("a temp directory");
+    let path = dir.path().join("vestnik.db");
+    let store = open(&path).await;
+    store
+        .writer_memory()
+        .lock()
+        .expect("the memory")
+        .set_state_write_delay(std::time::Duration::from_secs(3600));
+    let kept = store.create_site("Kept").await.expect("a site").0.id;
+    let gone = store.create_site("Gone").await.expect("a site").0.id;
+    store
+        .ingest(vec![
+            viewed(&kept, "a@shop.ru", "P1", None, 1),
+            viewed(&kept, "a@shop.ru", "P2", None, 2),
+        ])
+        .await
+        .expect("a batch");
+    let conn = rusqlite::Connection::open(&path).expect("the database opens");
+    conn.execute_batch("PRAGMA foreign_keys = ON")
+        .expect("foreign keys");
+    conn.execute("DELETE FROM sites WHERE id = ?1", [gone.as_str()])
+        .expect("the site is deleted");
+    let failed = store
+        .ingest(vec![
+            viewed(&kept, "a@shop.ru", "P3", None, 3),
+            viewed(&gone, "b@shop.ru", "P1", None, 4),
+        ])
+        .await;
+    assert!(failed.is_err());
+    let state = store
+        .contact_state(&kept, vestnik_domain::ContactId(1))
+        .await
+        .expect("a state");
+    let ids: Vec<&str> = state
+        .viewed
+        .iter()
+        .filter_map(|v| v["productId"].as_str())
+        .collect();
+    assert_eq!(ids, ["P2", "P1"]);
+}
+
+/// Deleting a contact whose newest events are listed only in its unwritten state deletes
+/// them too, and the state is not written back afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_contact_with_an_unwritten_state_leaves_nothing_behind() {
+    use vestnik_domain::store::ContactStore;
+    let dir = tempfile::tempdir().expect("a temp directory");
+    let path = dir.path().join("vestnik.db");
+    let store = open(&path).await;
+    store
+        .writer_memory()
+        .lock()
+        .expect("the memory")
+        .set_state_write_delay(std::time::Duration::from_secs(3600));
+    let site = store.create_site("Shop").await.expect("a site").0.id;
+    store
+        .ingest(vec![
+            viewed(&site, "a@shop.ru", "P1", None, 1),
+            viewed(&site, "b@shop.ru", "P2", None, 2),
+            viewed(&site, "a@shop.ru", "P3", None, 3),
+        ])
+        .await
+        .expect("a batch");
+    assert!(
+        store
+            .delete_contact(&site, vestnik_domain::ContactId(1))
+            .await
+            .expect("deleted")
+    );
+    assert_eq!(scalar(&path, "SELECT count(*) FROM events"), 1);
+    store
+        .ingest(vec![viewed(&site, "b@shop.ru", "P4", None, 4)])
+        .await
+        .expect("a batch");
+    store.settle_events().await.expect("written");
+    assert_eq!(
+        scalar(
+            &path,
+            "SELECT count(*) FROM contact_state WHERE contact_id = 1"
+        ),
+        0
+    );
+    assert_eq!(index_pairs(&path), [(2, 2), (2, 4)]);
 }
