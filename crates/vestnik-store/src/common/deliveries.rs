@@ -140,7 +140,7 @@ macro_rules! impl_delivery_store {
                 site: &SiteId,
                 contacts: &[ContactId],
             ) -> StoreResult<Vec<(Contact, ContactState)>> {
-                self.settle_events().await?;
+                self.settle_contacts(contacts).await?;
                 let mut out = Vec::with_capacity(contacts.len());
                 for chunk in contacts.chunks(500) {
                     let ids = crate::common::in_list(chunk.len(), 2, false);

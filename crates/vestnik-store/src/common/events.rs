@@ -46,7 +46,7 @@ macro_rules! impl_event_store {
         #[async_trait]
         impl EventStore for $store {
             async fn contact_state(&self, site: &SiteId, contact: ContactId) -> StoreResult<ContactState> {
-                self.settle_events().await?;
+                self.settle_contacts(&[contact]).await?;
                 let sql = format!("SELECT {STATE_COLUMNS} FROM contact_state WHERE site_id = $1 AND contact_id = $2");
                 match sqlx::query(sqlx::AssertSqlSafe(sql))
                     .bind(site.as_str())

@@ -178,8 +178,10 @@ macro_rules! impl_recommendation_store {
                 if limit == 0 || (request.algorithm.needs_contact() && contact.is_none()) {
                     return Ok(Vec::new());
                 }
-                // Co-viewers are found through the contact index.
-                self.settle_events().await?;
+                // The contact's own state is settled by `contact_state`. Co-viewers are found
+                // through the contact index without settling it: a second's lag in who else
+                // viewed a product changes nothing, and a shop asks for recommendations on
+                // every page view, while events stream in.
                 let state = match contact {
                     Some(c) => Some(self.contact_state(site, c).await?),
                     None => None,

@@ -84,6 +84,13 @@ impl PostgresStore {
         Ok(())
     }
 
+    pub(crate) async fn settle_contacts(
+        &self,
+        _contacts: &[vestnik_domain::ContactId],
+    ) -> StoreResult<()> {
+        Ok(())
+    }
+
     /// Connects, and applies pending migrations. `schema` (created when missing) puts every
     /// table in that schema instead of the URL's default `search_path`.
     pub async fn open(url: &str, schema: Option<&str>) -> StoreResult<Self> {

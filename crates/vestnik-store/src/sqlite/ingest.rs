@@ -147,24 +147,41 @@ fn write_batch_remembering(
     written
 }
 
-/// Writes every state the event writer has not written yet (and, after a start, applies
-/// the events the stored states lack), so that a read of `contact_state` or of the contact
-/// index that follows sees every event stored so far. Cheap when there is nothing to write.
-/// `holding_write_lock`: the caller holds the store's write lock already (and keeps it
-/// for the work that needs everything written, so no batch comes between).
-pub(crate) async fn settle(store: &SqliteStore, holding_write_lock: bool) -> StoreResult<()> {
+/// Which states a reader needs written before it reads (`settle`).
+pub(crate) enum Settle {
+    /// Every state and every contact index entry: for reads across contacts.
+    All,
+    /// These contacts' states: a recommendation or a send reading a few contacts does not
+    /// make the writer write everything.
+    Contacts(Vec<ContactId>),
+}
+
+/// Writes the states the event writer has not written yet (and, after a start, applies the
+/// events the stored states lack), so that a read that follows sees every event stored so
+/// far. Cheap when there is nothing to write. `holding_write_lock`: the caller holds the
+/// store's write lock already (and keeps it for the work that needs everything written, so
+/// no batch comes between).
+pub(crate) async fn settle(
+    store: &SqliteStore,
+    scope: Settle,
+    holding_write_lock: bool,
+) -> StoreResult<()> {
     let memory = store.writer_memory().clone();
     // While the writer holds its memory, a batch is running and will leave some unwritten.
-    if let Ok(memory) = memory.try_lock()
-        && !memory.needs_settling()
-    {
-        return Ok(());
+    if let Ok(memory) = memory.try_lock() {
+        let needed = match &scope {
+            Settle::All => memory.needs_settling(),
+            Settle::Contacts(contacts) => memory.needs_writing(contacts),
+        };
+        if !needed {
+            return Ok(());
+        }
     }
     let work = move |conn: &mut Connection| {
         let mut memory = memory
             .lock()
             .map_err(|_| internal("the event writer's memory was poisoned by a panic"))?;
-        let settled = write_all_states(conn, &mut memory);
+        let settled = write_states(conn, &mut memory, &scope);
         if settled.is_err() {
             memory.failed();
         }
@@ -180,12 +197,19 @@ pub(crate) async fn settle(store: &SqliteStore, holding_write_lock: bool) -> Sto
     }
 }
 
-fn write_all_states(conn: &mut Connection, memory: &mut WriterMemory) -> StoreResult<()> {
+fn write_states(
+    conn: &mut Connection,
+    memory: &mut WriterMemory,
+    scope: &Settle,
+) -> StoreResult<()> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(sqlite_err)?;
-    memory.prepare(&tx)?;
-    memory.write_due(&tx, Instant::now(), None)?;
+    let replayed = memory.prepare(&tx)?;
+    match scope {
+        Settle::Contacts(contacts) if !replayed => memory.write_contacts(&tx, contacts)?,
+        _ => memory.write_due(&tx, Instant::now(), None)?,
+    }
     tx.commit().map_err(sqlite_err)?;
     memory.committed();
     Ok(())

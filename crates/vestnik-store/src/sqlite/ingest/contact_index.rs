@@ -1,7 +1,7 @@
 //! The contact → events index on SQLite (migrations 0008 and 0009): a contact's newest event
-//! ids are listed in its state row (`contact_state.recent_events`, which the writer rewrites
-//! for each of the contact's events anyway); once `FLUSH_AT` are listed, the batch moves
-//! them into `event_contacts`. The view `contact_events` shows both.
+//! ids are listed in its state row (`contact_state.recent_events`, which the writer writes
+//! after the contact's events anyway); once `FLUSH_AT` are listed, the transaction that
+//! writes the row moves them into `event_contacts`. The view `contact_events` shows both.
 //!
 //! Why not an index on `events(contact_id)`: events of many contacts arrive interleaved, so
 //! each new entry landed on a page of its own (a whole page to the WAL, and again to the

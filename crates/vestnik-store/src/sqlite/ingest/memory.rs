@@ -191,6 +191,50 @@ impl WriterMemory {
         !self.caught_up || !self.unwritten.is_empty()
     }
 
+    /// Whether a reader of these contacts' states must wait for `settle`.
+    pub(crate) fn needs_writing(&self, contacts: &[ContactId]) -> bool {
+        !self.caught_up
+            || contacts.iter().any(|contact| {
+                self.states
+                    .get(contact)
+                    .is_some_and(|state| state.unwritten_since().is_some())
+            })
+    }
+
+    /// Writes, as part of `tx`, the unwritten states of these contacts, ahead of their turn.
+    /// Their entries in `unwritten` stay behind, stale, and are skipped when they come up;
+    /// until then `states_through` stays where they put it, lower than it could be, which
+    /// only means more events to skip after a crash.
+    pub(super) fn write_contacts(
+        &mut self,
+        tx: &rusqlite::Transaction<'_>,
+        contacts: &[ContactId],
+    ) -> StoreResult<()> {
+        let mut moved = Vec::new();
+        self.writing.clear();
+        for &contact in contacts {
+            if let Some(state) = self.states.get_mut(&contact)
+                && state.unwritten_since().is_some()
+                && !self.writing.contains(&contact)
+            {
+                state.move_listed_events(contact.0, &mut moved);
+                self.writing.push(contact);
+            }
+        }
+        save_states(
+            tx,
+            self.writing
+                .iter()
+                .filter_map(|id| self.states.get(id).map(|s| (*id, s))),
+        )?;
+        contact_index::insert(tx, &mut moved)?;
+        let through = self
+            .unwritten
+            .front()
+            .map_or(self.newest_event, |u| u.since_event - 1);
+        self.write_progress(tx, through)
+    }
+
     /// The contact of `site` whose `column` (email or phone) is `value`, if remembered.
     pub(super) fn contact(&mut self, site: &str, column: &str, value: &str) -> Option<ContactId> {
         locator_key(&mut self.key, site, column, value);

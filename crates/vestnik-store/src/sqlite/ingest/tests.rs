@@ -626,6 +626,17 @@ async fn a_changed_state_is_written_once_its_delay_has_passed() {
         20,
         "the events after 20 would be applied again"
     );
+    // A read of one contact's state writes that state, and no other.
+    let state = store
+        .contact_state(&site, vestnik_domain::ContactId(1))
+        .await
+        .expect("a state");
+    assert!(state.last_activity_at.is_some());
+    assert_eq!(
+        written("count(*) FROM contact_state WHERE last_event_id > 20"),
+        1
+    );
+    assert_eq!(written("states_through FROM ingest_progress"), 20);
 
     delay(0);
     store
@@ -687,6 +698,13 @@ async fn unwritten_states_are_redone_after_a_crash() {
         if batch == 3 {
             // Written midway: the events after this are applied again, those before not.
             crashed.settle_events().await.expect("written");
+        }
+        if batch == 5 {
+            // One contact's state written ahead of its turn, by a read.
+            crashed
+                .contact_state(&site_b, ContactId(2))
+                .await
+                .expect("a state");
         }
     }
     assert!(
