@@ -133,7 +133,9 @@ impl WriterMemory {
             let Some(state) = self.states.get_mut(&entry.contact) else {
                 continue;
             };
-            if state.unwritten_since().is_none()
+            // A stale entry (the state was written ahead of its turn since) is skipped, as in
+            // `write_due`: the state's live entry comes later.
+            if state.unwritten_since() != Some(entry.since_event)
                 || !exists.exists([entry.contact.0]).map_err(sqlite_err)?
             {
                 continue;

@@ -464,6 +464,17 @@ async fn the_writer_forgets_what_another_connection_changed() {
         .await
         .expect("a batch");
     let ivan = contact_of(&first);
+    // A view whose state change is not written when the other connection commits: the
+    // writer writes it before forgetting.
+    store
+        .writer_memory()
+        .lock()
+        .expect("the memory")
+        .set_state_write_delay(std::time::Duration::from_secs(3600));
+    store
+        .ingest(vec![viewed(&site, "old@shop.ru", "P0", None, 1)])
+        .await
+        .expect("a batch");
 
     // The contacts API moves the email to another address: old@ names nobody now.
     let mut moved = store.get_contact(&site, ivan).await.expect("the contact");
@@ -480,7 +491,7 @@ async fn the_writer_forgets_what_another_connection_changed() {
     assert_ne!(somebody, ivan, "old@ is a new contact");
     assert!(matches!(second[1], Ingested::Stored { contact_id: Some(c), .. } if c == ivan));
     let state = store.contact_state(&site, ivan).await.expect("a state");
-    assert_eq!(viewed_ids(state), ["P3", "P1"]);
+    assert_eq!(viewed_ids(state), ["P3", "P0", "P1"]);
 
     // Erased, then seen again: a new contact with only the new view.
     let audit = AuditEntry {
@@ -822,4 +833,56 @@ async fn deleting_a_contact_with_an_unwritten_state_leaves_nothing_behind() {
         0
     );
     assert_eq!(index_pairs(&path), [(2, 2), (2, 4)]);
+}
+
+/// A batch writes at most its own number of events + `STATE_WRITES_BEYOND_BATCH` due
+/// states, oldest first; the rest wait for the following batches (or a read).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_writes_a_bounded_share_of_the_due_states() {
+    let dir = tempfile::tempdir().expect("a temp directory");
+    let path = dir.path().join("vestnik.db");
+    let store = open(&path).await;
+    let site = store.create_site("Shop").await.expect("a site").0.id;
+    let delay = |d: u64| {
+        store
+            .writer_memory()
+            .lock()
+            .expect("the memory")
+            .set_state_write_delay(std::time::Duration::from_secs(d))
+    };
+    store
+        .ingest(vec![viewed(&site, "u0@shop.ru", "P1", None, 1)])
+        .await
+        .expect("a batch");
+    delay(3600);
+    let many: Vec<EventToStore> = (1..=200)
+        .map(|i| viewed(&site, &format!("u{i}@shop.ru"), "P1", None, 1 + i))
+        .collect();
+    store.ingest(many).await.expect("a batch");
+    assert_eq!(scalar(&path, "SELECT count(*) FROM contact_state"), 1);
+    delay(0);
+    store
+        .ingest(vec![viewed(&site, "u0@shop.ru", "P2", None, 300)])
+        .await
+        .expect("a batch");
+    let beyond = super::STATE_WRITES_BEYOND_BATCH as i64;
+    assert_eq!(
+        scalar(&path, "SELECT count(*) FROM contact_state"),
+        1 + 1 + beyond
+    );
+    // The oldest first: contacts 2.. (u1..) in the order of their events.
+    assert_eq!(
+        scalar(&path, "SELECT max(contact_id) FROM contact_state"),
+        1 + 1 + beyond
+    );
+    assert_eq!(
+        scalar(&path, "SELECT states_through FROM ingest_progress"),
+        1 + 1 + beyond
+    );
+    store.settle_events().await.expect("written");
+    assert_eq!(scalar(&path, "SELECT count(*) FROM contact_state"), 201);
+    assert_eq!(
+        scalar(&path, "SELECT states_through FROM ingest_progress"),
+        202
+    );
 }
