@@ -128,7 +128,7 @@ impl WriterMemory {
             .prepare_cached("SELECT 1 FROM contacts WHERE id = ?1")
             .map_err(sqlite_err)?;
         let mut moved = Vec::new();
-        let mut writing = Vec::new();
+        self.writing.clear();
         for entry in std::mem::take(&mut self.unwritten) {
             let Some(state) = self.states.get_mut(&entry.contact) else {
                 continue;
@@ -141,16 +141,10 @@ impl WriterMemory {
                 continue;
             }
             state.move_listed_events(entry.contact.0, &mut moved);
-            writing.push(entry.contact);
+            self.writing.push(entry.contact);
         }
-        save_states(
-            tx,
-            writing
-                .iter()
-                .filter_map(|id| self.states.get(id).map(|s| (*id, s))),
-        )?;
-        contact_index::insert(tx, &mut moved)?;
-        self.write_progress(tx, self.newest_event)
+        // Nothing is unwritten now: `states_through` becomes the newest event.
+        self.write_selected(tx, moved)
     }
 
     /// Forgets the remembered contacts and states, which must all be written.
@@ -223,18 +217,7 @@ impl WriterMemory {
                 self.writing.push(contact);
             }
         }
-        save_states(
-            tx,
-            self.writing
-                .iter()
-                .filter_map(|id| self.states.get(id).map(|s| (*id, s))),
-        )?;
-        contact_index::insert(tx, &mut moved)?;
-        let through = self
-            .unwritten
-            .front()
-            .map_or(self.newest_event, |u| u.since_event - 1);
-        self.write_progress(tx, through)
+        self.write_selected(tx, moved)
     }
 
     /// The contact of `site` whose `column` (email or phone) is `value`, if remembered.
@@ -324,6 +307,16 @@ impl WriterMemory {
                 self.writing.push(entry.contact);
             }
         }
+        self.write_selected(tx, moved)
+    }
+
+    /// Writes the states in `writing` and the index entries they `moved`, and the new
+    /// `states_through`: just before the oldest unwritten state's first event.
+    fn write_selected(
+        &mut self,
+        tx: &rusqlite::Transaction<'_>,
+        mut moved: Vec<(i64, i64)>,
+    ) -> StoreResult<()> {
         save_states(
             tx,
             self.writing

@@ -357,6 +357,17 @@ async fn migrating_the_recent_entries_keeps_every_event_findable() {
     assert_eq!(recent, "[13]");
 }
 
+/// Deletes a site through a connection of its own (cascading as the foreign keys say), as an
+/// admin request would, and returns that connection.
+fn delete_site_elsewhere(path: &std::path::Path, site: &SiteId) -> rusqlite::Connection {
+    let conn = rusqlite::Connection::open(path).expect("the database opens");
+    conn.execute_batch("PRAGMA foreign_keys = ON")
+        .expect("foreign keys");
+    conn.execute("DELETE FROM sites WHERE id = ?1", [site.as_str()])
+        .expect("the site is deleted");
+    conn
+}
+
 /// The ingest connection checks no foreign keys; a batch for a site that is gone fails as a
 /// whole, as the foreign key made it, and stores nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -366,11 +377,7 @@ async fn a_batch_for_a_deleted_site_stores_nothing() {
     let store = open(&path).await;
     let kept = store.create_site("Kept").await.expect("a site").0.id;
     let gone = store.create_site("Gone").await.expect("a site").0.id;
-    let conn = rusqlite::Connection::open(&path).expect("the database opens");
-    conn.execute_batch("PRAGMA foreign_keys = ON")
-        .expect("foreign keys");
-    conn.execute("DELETE FROM sites WHERE id = ?1", [gone.as_str()])
-        .expect("the site is deleted");
+    let conn = delete_site_elsewhere(&path, &gone);
     let result = store
         .ingest(vec![
             viewed(&kept, "a@shop.ru", "P1", None, 1),
@@ -466,11 +473,7 @@ async fn the_writer_forgets_what_another_connection_changed() {
     let ivan = contact_of(&first);
     // A view whose state change is not written when the other connection commits: the
     // writer writes it before forgetting.
-    store
-        .writer_memory()
-        .lock()
-        .expect("the memory")
-        .set_state_write_delay(std::time::Duration::from_secs(3600));
+    delay_state_writes(&store, 3600);
     store
         .ingest(vec![viewed(&site, "old@shop.ru", "P0", None, 1)])
         .await
@@ -584,6 +587,15 @@ fn mixed_events(site: &SiteId, first: i64, n: i64) -> Vec<EventToStore> {
         .collect()
 }
 
+/// Makes the store's writer wait `secs` before writing a changed state.
+fn delay_state_writes(store: &SqliteStore, secs: u64) {
+    store
+        .writer_memory()
+        .lock()
+        .expect("the memory")
+        .set_state_write_delay(std::time::Duration::from_secs(secs));
+}
+
 fn scalar(path: &std::path::Path, sql: &str) -> i64 {
     let conn = rusqlite::Connection::open(path).expect("the database opens");
     conn.query_row(sql, [], |r| r.get(0)).expect("a number")
@@ -608,13 +620,7 @@ async fn a_changed_state_is_written_once_its_delay_has_passed() {
     let path = dir.path().join("vestnik.db");
     let store = open(&path).await;
     let site = store.create_site("Shop").await.expect("a site").0.id;
-    let delay = |d: u64| {
-        store
-            .writer_memory()
-            .lock()
-            .expect("the memory")
-            .set_state_write_delay(std::time::Duration::from_secs(d))
-    };
+    let delay = |secs| delay_state_writes(&store, secs);
     // The first batch after a start writes every state it changed (it applied the events
     // the stored states lack first).
     store
@@ -690,11 +696,7 @@ async fn unwritten_states_are_redone_after_a_crash() {
     let crashed = open(&crashed_path).await;
     let site_a = settled.create_site("Shop").await.expect("a site").0.id;
     let site_b = crashed.create_site("Shop").await.expect("a site").0.id;
-    crashed
-        .writer_memory()
-        .lock()
-        .expect("the memory")
-        .set_state_write_delay(std::time::Duration::from_secs(3600));
+    delay_state_writes(&crashed, 3600);
     for batch in 0..8 {
         let first = batch * 13;
         settled
@@ -753,11 +755,7 @@ async fn a_failed_batch_leaves_unwritten_states_to_be_redone() {
     let dir = tempfile::tempdir().expect("a temp directory");
     let path = dir.path().join("vestnik.db");
     let store = open(&path).await;
-    store
-        .writer_memory()
-        .lock()
-        .expect("the memory")
-        .set_state_write_delay(std::time::Duration::from_secs(3600));
+    delay_state_writes(&store, 3600);
     let kept = store.create_site("Kept").await.expect("a site").0.id;
     let gone = store.create_site("Gone").await.expect("a site").0.id;
     store
@@ -767,11 +765,7 @@ async fn a_failed_batch_leaves_unwritten_states_to_be_redone() {
         ])
         .await
         .expect("a batch");
-    let conn = rusqlite::Connection::open(&path).expect("the database opens");
-    conn.execute_batch("PRAGMA foreign_keys = ON")
-        .expect("foreign keys");
-    conn.execute("DELETE FROM sites WHERE id = ?1", [gone.as_str()])
-        .expect("the site is deleted");
+    delete_site_elsewhere(&path, &gone);
     let failed = store
         .ingest(vec![
             viewed(&kept, "a@shop.ru", "P3", None, 3),
@@ -799,11 +793,7 @@ async fn deleting_a_contact_with_an_unwritten_state_leaves_nothing_behind() {
     let dir = tempfile::tempdir().expect("a temp directory");
     let path = dir.path().join("vestnik.db");
     let store = open(&path).await;
-    store
-        .writer_memory()
-        .lock()
-        .expect("the memory")
-        .set_state_write_delay(std::time::Duration::from_secs(3600));
+    delay_state_writes(&store, 3600);
     let site = store.create_site("Shop").await.expect("a site").0.id;
     store
         .ingest(vec![
@@ -843,13 +833,7 @@ async fn a_batch_writes_a_bounded_share_of_the_due_states() {
     let path = dir.path().join("vestnik.db");
     let store = open(&path).await;
     let site = store.create_site("Shop").await.expect("a site").0.id;
-    let delay = |d: u64| {
-        store
-            .writer_memory()
-            .lock()
-            .expect("the memory")
-            .set_state_write_delay(std::time::Duration::from_secs(d))
-    };
+    let delay = |secs| delay_state_writes(&store, secs);
     store
         .ingest(vec![viewed(&site, "u0@shop.ru", "P1", None, 1)])
         .await
