@@ -25,13 +25,15 @@ pub(crate) const FLUSH_AT: usize = if cfg!(test) { 4 } else { 32 };
 
 static ENTRIES_CHUNK_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "INSERT OR FAIL INTO event_contacts (contact_id, event_id) VALUES {}",
+        "INSERT OR IGNORE INTO event_contacts (contact_id, event_id) VALUES {}",
         placeholder_rows(CHUNK, 2)
     )
 });
 
 /// Inserts `(contact, event)` entries moved out of state rows, in key order so that each
-/// contact's land together.
+/// contact's land together. An entry already there is skipped: a second process reading
+/// states (a CLI command) may have applied and moved the same events while this writer's
+/// memory still listed them (`memory.rs`), and a move must not fail every batch after.
 pub(super) fn insert(tx: &Transaction<'_>, entries: &mut [(i64, i64)]) -> StoreResult<()> {
     entries.sort_unstable();
     insert_rows(
@@ -40,7 +42,7 @@ pub(super) fn insert(tx: &Transaction<'_>, entries: &mut [(i64, i64)]) -> StoreR
         2,
         (
             ENTRIES_CHUNK_SQL.as_str(),
-            "INSERT OR FAIL INTO event_contacts (contact_id, event_id) VALUES (?1, ?2)",
+            "INSERT OR IGNORE INTO event_contacts (contact_id, event_id) VALUES (?1, ?2)",
         ),
         |insert, p, &(contact, event)| {
             insert.raw_bind_parameter(p, contact).map_err(sqlite_err)?;

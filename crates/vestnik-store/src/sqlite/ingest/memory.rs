@@ -18,7 +18,11 @@
 //! `last_event_id` already includes. Only the writer writes `contact_state`; other writers
 //! only delete rows (with their contacts), so before forgetting, unwritten states of
 //! contacts that still exist are written. Readers of states and of the contact index call
-//! `settle` (`ingest.rs`) first, which writes everything outstanding.
+//! `settle` (`ingest.rs`) first, which writes what they need. Another process that reads
+//! states (a CLI command beside the server) settles with a memory of its own: it applies the
+//! events the stored states lack and writes them; this writer's unwritten states include
+//! those events and more, so writing them over is right, and the index entries both may
+//! move are inserted once (`contact_index::insert`).
 
 use foldhash::fast::RandomState;
 use std::collections::{HashMap, VecDeque};

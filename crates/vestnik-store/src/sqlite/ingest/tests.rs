@@ -870,3 +870,49 @@ async fn a_batch_writes_a_bounded_share_of_the_due_states() {
         202
     );
 }
+
+/// A second process on the same file (a CLI command beside the server) settles states with
+/// a memory of its own while the server's writer has them unwritten: afterwards every event
+/// is in the contact index once and the states are the server's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_process_settling_states_leaves_the_index_whole() {
+    use vestnik_domain::ContactId;
+    let dir = tempfile::tempdir().expect("a temp directory");
+    let path = dir.path().join("vestnik.db");
+    let server = open(&path).await;
+    let site = server.create_site("Shop").await.expect("a site").0.id;
+    server
+        .ingest(mixed_events(&site, 0, 10))
+        .await
+        .expect("a batch");
+    delay_state_writes(&server, 3600);
+    server
+        .ingest(mixed_events(&site, 10, 40))
+        .await
+        .expect("a batch");
+    let cli = open(&path).await;
+    let seen_by_cli = cli
+        .contact_state(&site, ContactId(1))
+        .await
+        .expect("a state");
+    server
+        .ingest(mixed_events(&site, 50, 40))
+        .await
+        .expect("a batch after the other process wrote");
+    let state = server
+        .contact_state(&site, ContactId(1))
+        .await
+        .expect("a state");
+    assert!(state.last_activity_at > seen_by_cli.last_activity_at);
+    let conn = rusqlite::Connection::open(&path).expect("the database opens");
+    let mut stmt = conn
+        .prepare("SELECT contact_id, id FROM events WHERE contact_id IS NOT NULL ORDER BY 1, 2")
+        .expect("a query");
+    let stored: Vec<(i64, i64)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .expect("rows")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    server.settle_events().await.expect("written");
+    assert_eq!(index_pairs(&path), stored);
+}
