@@ -101,6 +101,9 @@ macro_rules! find_contact_sql {
     };
 }
 
+/// A contact by id with its stored state, as `find_contact_sql!` (`replay.rs`).
+const FIND_CONTACT_BY_ID_SQL: &str = find_contact_sql!("id");
+
 /// The batch's statements, prepared (or taken from the connection's cache) once per batch:
 /// a cache lookup hashes the SQL text, which per event was a measurable share of the work.
 struct Statements<'c> {
@@ -147,41 +150,35 @@ fn write_batch_remembering(
     written
 }
 
-/// Which states a reader needs written before it reads (`settle`).
-pub(crate) enum Settle {
-    /// Every state and every contact index entry: for reads across contacts.
-    All,
-    /// These contacts' states: a recommendation or a send reading a few contacts does not
-    /// make the writer write everything.
-    Contacts(Vec<ContactId>),
-}
-
 /// Writes the states the event writer has not written yet (and, after a start, applies the
 /// events the stored states lack), so that a read that follows sees every event stored so
-/// far. Cheap when there is nothing to write. `holding_write_lock`: the caller holds the
-/// store's write lock already (and keeps it for the work that needs everything written, so
-/// no batch comes between).
+/// far: only `contacts`' states when given (a recommendation or a send reading a few
+/// contacts does not make the writer write everything), else all of them and every contact
+/// index entry. Cheap when there is nothing to write. `holding_write_lock`: the caller holds
+/// the store's write lock already (and keeps it for the work that needs everything written,
+/// so no batch comes between).
 pub(crate) async fn settle(
     store: &SqliteStore,
-    scope: Settle,
+    contacts: Option<&[ContactId]>,
     holding_write_lock: bool,
 ) -> StoreResult<()> {
     let memory = store.writer_memory().clone();
     // While the writer holds its memory, a batch is running and will leave some unwritten.
     if let Ok(memory) = memory.try_lock() {
-        let needed = match &scope {
-            Settle::All => memory.needs_settling(),
-            Settle::Contacts(contacts) => memory.needs_writing(contacts),
+        let needed = match contacts {
+            None => memory.needs_settling(),
+            Some(contacts) => memory.needs_writing(contacts),
         };
         if !needed {
             return Ok(());
         }
     }
+    let contacts = contacts.map(<[ContactId]>::to_vec);
     let work = move |conn: &mut Connection| {
         let mut memory = memory
             .lock()
             .map_err(|_| internal("the event writer's memory was poisoned by a panic"))?;
-        let settled = write_states(conn, &mut memory, &scope);
+        let settled = write_states(conn, &mut memory, contacts.as_deref());
         if settled.is_err() {
             memory.failed();
         }
@@ -200,14 +197,14 @@ pub(crate) async fn settle(
 fn write_states(
     conn: &mut Connection,
     memory: &mut WriterMemory,
-    scope: &Settle,
+    contacts: Option<&[ContactId]>,
 ) -> StoreResult<()> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(sqlite_err)?;
     let replayed = memory.prepare(&tx)?;
-    match scope {
-        Settle::Contacts(contacts) if !replayed => memory.write_contacts(&tx, contacts)?,
+    match contacts {
+        Some(contacts) if !replayed => memory.write_contacts(&tx, contacts)?,
         _ => memory.write_due(&tx, Instant::now(), None)?,
     }
     tx.commit().map_err(sqlite_err)?;

@@ -206,12 +206,12 @@ impl SqliteStore {
     /// Before a read of contact states or of the contact index: writes the states the event
     /// writer has not written yet (`ingest/memory.rs`), so the read sees every stored event.
     pub(crate) async fn settle_events(&self) -> StoreResult<()> {
-        ingest::settle(self, ingest::Settle::All, false).await
+        ingest::settle(self, None, false).await
     }
 
     /// As `settle_events`, for a caller that holds the write lock (`writes`) already.
     pub(crate) async fn settle_events_holding_write_lock(&self) -> StoreResult<()> {
-        ingest::settle(self, ingest::Settle::All, true).await
+        ingest::settle(self, None, true).await
     }
 
     /// As `settle_events`, for a read of these contacts' states only.
@@ -219,7 +219,7 @@ impl SqliteStore {
         &self,
         contacts: &[vestnik_domain::ContactId],
     ) -> StoreResult<()> {
-        ingest::settle(self, ingest::Settle::Contacts(contacts.to_vec()), false).await
+        ingest::settle(self, Some(contacts), false).await
     }
 
     pub(crate) fn checkpointer(&self) -> &checkpoint::Checkpointer {

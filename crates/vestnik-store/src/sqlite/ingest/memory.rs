@@ -36,7 +36,7 @@ use crate::sqlite::bulk::sqlite_err;
 /// How long a changed state may stay unwritten. Longer coalesces more of a contact's events
 /// into one row write; the events after `states_through` are what a restart after a crash
 /// applies again (at 150 000 events/s, a second's worth takes about a second).
-pub(super) const STATE_WRITE_DELAY: Duration = Duration::from_millis(1000);
+const STATE_WRITE_DELAY: Duration = Duration::from_millis(1000);
 
 /// `(site, column, value)` as one text, into `key`. Column names and site ids hold no NUL, so
 /// no two locators share a key.
@@ -187,12 +187,12 @@ impl WriterMemory {
 
     /// Whether a reader must wait for `settle`: some state is not written, or the stored
     /// ones may lack events (before the first batch after a start or a failure).
-    pub(crate) fn needs_settling(&self) -> bool {
+    pub(super) fn needs_settling(&self) -> bool {
         !self.caught_up || !self.unwritten.is_empty()
     }
 
     /// Whether a reader of these contacts' states must wait for `settle`.
-    pub(crate) fn needs_writing(&self, contacts: &[ContactId]) -> bool {
+    pub(super) fn needs_writing(&self, contacts: &[ContactId]) -> bool {
         !self.caught_up
             || contacts.iter().any(|contact| {
                 self.states

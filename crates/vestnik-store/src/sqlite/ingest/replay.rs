@@ -5,7 +5,7 @@
 //! (`ingest::validate` over its stored params) and applied unless its contact's stored state
 //! already includes it (`last_event_id`).
 
-use rusqlite::OptionalExtension;
+use rusqlite::{OptionalExtension, params};
 use std::time::Instant;
 use vestnik_domain::ingest::{self, RawEvent, RawParam, StateChange, ValidEvent};
 use vestnik_domain::{ContactId, EventToStore, SiteId, StoreResult, Timestamp};
@@ -33,12 +33,7 @@ pub(super) fn run(tx: &rusqlite::Transaction<'_>, memory: &mut WriterMemory) -> 
         )
         .map_err(sqlite_err)?;
     let mut load = tx
-        .prepare(
-            "SELECT c.id, s.viewed, s.cart, s.recycle_state_id, s.wishlist, s.last_search, \
-             s.last_search_found, s.last_category_id, s.last_activity_at, s.recent_events, \
-             s.last_event_id \
-             FROM contacts c LEFT JOIN contact_state s ON s.contact_id = c.id WHERE c.id = ?1",
-        )
+        .prepare(super::FIND_CONTACT_BY_ID_SQL)
         .map_err(sqlite_err)?;
     let mut rows = events.query([through]).map_err(sqlite_err)?;
     let now = Instant::now();
@@ -48,7 +43,9 @@ pub(super) fn run(tx: &rusqlite::Transaction<'_>, memory: &mut WriterMemory) -> 
         let contact = ContactId(row.get(4).map_err(sqlite_err)?);
         if memory.state_to_change(contact).is_none() {
             let stored = load
-                .query_row([contact.0], |r| PendingState::read(r, &site))
+                .query_row(params![site.as_str(), contact.0], |r| {
+                    PendingState::read(r, &site)
+                })
                 .optional()
                 .map_err(sqlite_err)?;
             // An event of a contact erased since keeps no state.

@@ -233,14 +233,7 @@ async fn every_contacts_events_are_found_through_the_contact_index() {
     use crate::sqlite::segments::SqliteSegments;
     let dir = tempfile::tempdir().expect("a temp directory");
     let path = dir.path().join("vestnik.db");
-    let pairs = |sql: &str| -> Vec<(i64, i64)> {
-        let conn = rusqlite::Connection::open(&path).expect("the database opens");
-        let mut stmt = conn.prepare(sql).expect("a query");
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .expect("rows")
-            .collect::<Result<_, _>>()
-            .expect("rows")
-    };
+    let pairs = |sql: &str| int_pairs(&path, sql);
     let count = |table: &str| pairs(&format!("SELECT count(*), 0 FROM {table}"))[0].0;
     let at = 1_700_000_000_000;
     let per_batch = 3 * FLUSH_AT + 1;
@@ -601,15 +594,21 @@ fn scalar(path: &std::path::Path, sql: &str) -> i64 {
     conn.query_row(sql, [], |r| r.get(0)).expect("a number")
 }
 
-fn index_pairs(path: &std::path::Path) -> Vec<(i64, i64)> {
+/// The rows of a two-integer query.
+fn int_pairs(path: &std::path::Path, sql: &str) -> Vec<(i64, i64)> {
     let conn = rusqlite::Connection::open(path).expect("the database opens");
-    let mut stmt = conn
-        .prepare("SELECT contact_id, event_id FROM contact_events ORDER BY 1, 2")
-        .expect("a query");
+    let mut stmt = conn.prepare(sql).expect("a query");
     stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
         .expect("rows")
         .collect::<Result<_, _>>()
         .expect("rows")
+}
+
+fn index_pairs(path: &std::path::Path) -> Vec<(i64, i64)> {
+    int_pairs(
+        path,
+        "SELECT contact_id, event_id FROM contact_events ORDER BY 1, 2",
+    )
 }
 
 /// A changed state waits for its delay: batches inside it write events, not states; the
@@ -904,15 +903,10 @@ async fn a_second_process_settling_states_leaves_the_index_whole() {
         .await
         .expect("a state");
     assert!(state.last_activity_at > seen_by_cli.last_activity_at);
-    let conn = rusqlite::Connection::open(&path).expect("the database opens");
-    let mut stmt = conn
-        .prepare("SELECT contact_id, id FROM events WHERE contact_id IS NOT NULL ORDER BY 1, 2")
-        .expect("a query");
-    let stored: Vec<(i64, i64)> = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .expect("rows")
-        .collect::<Result<_, _>>()
-        .expect("rows");
+    let stored = int_pairs(
+        &path,
+        "SELECT contact_id, id FROM events WHERE contact_id IS NOT NULL ORDER BY 1, 2",
+    );
     server.settle_events().await.expect("written");
     assert_eq!(index_pairs(&path), stored);
 }
